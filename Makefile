@@ -1,0 +1,47 @@
+# Every target sets up what it needs. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: run test lint format bench clean browser-deps
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## run: serve Singgah on http://127.0.0.1:8000 with an embedded SQLite database and demo data
+run: $(STAMP)
+	$(BIN)/singgah serve --demo
+
+## browser-deps: Debian's Chromium for the browser tests (installed as root when missing)
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "chromium is missing: run 'sudo apt-get install -y chromium' (browser tests will skip)"; \
+		fi; \
+	fi
+
+## test: install what the tests need and run the whole suite
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff check and ruff format --check
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: run the benchmarks and print their figures
+bench: $(STAMP)
+	$(BIN)/python -m bench.db_backend
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,177 @@
+"""Fixtures shared by the whole suite.
+
+Every database test runs on SQLite (a fresh file per test, copied from a migrated template) and,
+where ``SINGGAH_TEST_POSTGRES_URL`` is set, on PostgreSQL too (a fresh database per test created
+from a migrated template database). Requests go through the app in-process with
+``httpx.AsyncClient(transport=httpx.ASGITransport(app))``.
+
+Under CI (``CI`` set) a skipped test is a failure: CI has PostgreSQL, ``../shared/`` and
+Chromium, so nothing may quietly not run there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from tests.factories import START
+from web.app import create_app
+from web.database import Database, open_database
+from web.migrations import migrate
+from web.settings import Secret, Settings
+
+POSTGRES_URL = os.environ.get("SINGGAH_TEST_POSTGRES_URL", "")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+class FrozenClock:
+    """A clock that only moves when a test moves it."""
+
+    def __init__(self, at: datetime = START) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> datetime:
+        self.at += timedelta(**delta)
+        return self.at
+
+
+def is_browser_test(item: pytest.Item) -> bool:
+    return "tests/browser/" in item.path.as_posix()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last, each marked: see tests/browser/conftest.py."""
+    for item in items:
+        if is_browser_test(item):
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=is_browser_test)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI") and _skipped and exitstatus == 0:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.write_line(f"CI: {len(_skipped)} tests were skipped; CI must run them all:")
+            for nodeid in _skipped[:20]:
+                reporter.write_line(f"  {nodeid}")
+        session.exitstatus = 1
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _migrated(url: str) -> None:
+    db = open_database(url)
+    await db.connect()
+    try:
+        await migrate(db, START)
+    finally:
+        await db.disconnect()
+
+
+def _postgres_url(database: str) -> str:
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + database
+
+
+async def _postgres_admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(_migrated(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    name = f"singgah_tpl_{os.getpid()}"
+    asyncio.run(_postgres_admin(f"DROP DATABASE IF EXISTS {name}"))
+    asyncio.run(_postgres_admin(f"CREATE DATABASE {name}"))
+    asyncio.run(_migrated(_postgres_url(name)))
+    yield name
+    asyncio.run(_postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql" and not POSTGRES_URL:
+        pytest.skip("SINGGAH_TEST_POSTGRES_URL is not set: PostgreSQL tests need a server")
+    return request.param
+
+
+@pytest.fixture
+def database_url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if engine == "sqlite":
+        path = tmp_path / "singgah.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"singgah_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_postgres_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    yield _postgres_url(name)
+    asyncio.run(_postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = open_database(database_url)
+    await database.connect()
+    yield database
+    await database.disconnect()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        base_url="http://testserver",
+        secret_key=Secret("test-secret-key-" + "x" * 32),
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FrozenClock, db: Database) -> Starlette:
+    return create_app(settings, clock=clock, database=db)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

@@ -1,0 +1,118 @@
+"""Every error is RFC 9457 problem+json on the API and a readable page in the browser."""
+
+import logging
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from tests.factories import bearer_for, make_user
+from web.accounts import Role
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body.keys() >= PROBLEM_KEYS
+    assert body["status"] == status
+    assert body["type"] == f"/problems/{slug}"
+    assert body["detail"]
+    return body
+
+
+@pytest.fixture
+async def admin_headers(db) -> dict[str, str]:
+    return await bearer_for(db, await make_user(db, Role.ADMIN))
+
+
+async def test_unknown_api_path_is_a_problem(client) -> None:
+    body = assert_problem(await client.get("/api/nothing-here"), 404, "not-found")
+    assert body["instance"] == "/api/nothing-here"
+
+
+async def test_unknown_page_is_an_html_page(client) -> None:
+    response = await client.get("/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in response.text
+    assert "Traceback" not in response.text
+
+
+async def test_wrong_method_is_405(client) -> None:
+    assert_problem(await client.delete("/api/regions"), 405, "method-not-allowed")
+
+
+async def test_missing_credentials_are_401_and_wrong_role_403(client, db) -> None:
+    assert_problem(await client.get("/api/users"), 401, "unauthenticated")
+    official = await make_user(db, Role.HEALTH_OFFICIAL)
+    response = await client.get("/api/users", headers=await bearer_for(db, official))
+    assert_problem(response, 403, "forbidden")
+
+
+async def test_unknown_token_is_401(client) -> None:
+    response = await client.get("/api/me", headers={"Authorization": "Bearer sgk_forged"})
+    assert_problem(response, 401, "unauthenticated")
+
+
+async def test_malformed_json_is_400(client, admin_headers) -> None:
+    response = await client.post(
+        "/api/users",
+        content=b'{"email": ',
+        headers={**admin_headers, "content-type": "application/json"},
+    )
+    assert_problem(response, 400, "malformed-json")
+
+
+async def test_wrong_content_type_is_415(client, admin_headers) -> None:
+    response = await client.post(
+        "/api/users",
+        content=b"email=x",
+        headers={**admin_headers, "content-type": "application/x-www-form-urlencoded"},
+    )
+    assert_problem(response, 415, "unsupported-media-type")
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({"email": "a@b.id", "role": "admin", "password": "long enough pw", "shoe": 42}, "#/"),
+        ({"email": "a@b.id", "role": "emperor", "password": "long enough pw"}, "#/role"),
+        ({"email": 7, "role": "admin", "password": "long enough pw"}, "#/email"),
+        ({"role": "admin", "password": "long enough pw"}, "#/"),
+    ],
+    ids=["unknown-field", "bad-enum", "wrong-type", "missing-field"],
+)
+async def test_invalid_bodies_are_422_with_pointers(client, admin_headers, body, pointer) -> None:
+    problem = assert_problem(
+        await client.post("/api/users", json=body, headers=admin_headers), 422, "validation-failed"
+    )
+    assert pointer in {error["pointer"] for error in problem["errors"]}
+
+
+async def test_oversized_body_is_413(client, admin_headers, settings) -> None:
+    big = {"name": "x" * (settings.max_body_bytes + 10)}
+    assert_problem(
+        await client.post("/api/tokens", json=big, headers=admin_headers), 413, "payload-too-large"
+    )
+
+
+async def test_domain_errors_render_as_problems(client) -> None:
+    assert_problem(await client.get("/api/regions?parent=sixteen"), 422, "invalid-region-code")
+
+
+async def test_a_crash_is_500_logged_with_traceback_shown_without(app, client, caplog) -> None:
+    async def explode(request):
+        raise ZeroDivisionError("secret internals")
+
+    app.router.routes.insert(0, Route("/api/explode", explode))
+    app.router.routes.insert(0, Route("/explode", explode))
+    with caplog.at_level(logging.ERROR, logger="singgah.errors"):
+        body = assert_problem(await client.get("/api/explode"), 500, "internal-error")
+        page = await client.get("/explode")
+    assert "secret internals" not in body["detail"]
+    assert page.status_code == 500 and "secret internals" not in page.text
+    assert "Traceback" not in page.text
+    assert any(record.exc_info for record in caplog.records)

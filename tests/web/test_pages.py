@@ -1,0 +1,78 @@
+"""The web shell: language negotiation, security headers, health, OpenAPI."""
+
+import json
+from importlib import resources
+
+import pytest
+
+from web.openapi import api_routes, openapi_path
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "Masuk petugas"),
+        ("en-GB,en;q=0.9", "Staff sign in"),
+        ("fr,en;q=0.5,id;q=0.9", "Masuk petugas"),
+        ("fr", "Masuk petugas"),
+    ],
+)
+async def test_language_follows_accept_language_with_indonesian_default(
+    client, accept, expected
+) -> None:
+    headers = {"accept-language": accept} if accept else {}
+    assert expected in (await client.get("/login", headers=headers)).text
+
+
+async def test_language_switch_overrides_the_browser(client) -> None:
+    switched = await client.get("/lang/en?next=/login")
+    assert switched.headers["location"] == "/login"
+    page = await client.get("/login", headers={"accept-language": "id"})
+    assert "Staff sign in" in page.text and 'lang="en"' in page.text
+
+
+def test_both_languages_have_the_same_messages() -> None:
+    catalogs = {
+        lang: json.loads(resources.files("web").joinpath(f"locales/{lang}.json").read_text())
+        for lang in ("id", "en")
+    }
+    assert catalogs["id"].keys() == catalogs["en"].keys()
+
+
+async def test_pages_carry_security_headers_and_no_inline_script(client) -> None:
+    response = await client.get("/")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "<script>" not in response.text
+
+
+async def test_healthz_reports_the_database(client, db) -> None:
+    response = await client.get("/healthz")
+    assert response.json() == {"status": "ok", "database": db.engine}
+
+
+async def test_healthz_is_503_when_the_database_is_gone(client, db) -> None:
+    await db.disconnect()
+    try:
+        response = await client.get("/healthz")
+    finally:
+        await db.connect()
+    assert response.status_code == 503
+
+
+async def test_openapi_describes_every_api_route(client, app) -> None:
+    document = (await client.get("/api/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    for route in api_routes(app.routes):
+        path = openapi_path(route)
+        for method in route.methods - {"HEAD"}:
+            operation = document["paths"][path][method.lower()]
+            assert operation["x-singgah-auth"] == route.doc.auth
+    assert "requestBody" in document["paths"]["/api/users"]["post"]
+
+
+async def test_static_css_is_served(client) -> None:
+    response = await client.get("/static/app.css")
+    assert response.status_code == 200 and "--green" in response.text

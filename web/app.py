@@ -1,0 +1,77 @@
+"""The composition root: ``create_app(settings)`` builds the Starlette application.
+
+Nothing happens at import. The lifespan connects and disconnects the database; migrations run
+in ``singgah serve``/``singgah migrate`` before the app starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from web import pages, routes_accounts, routes_system
+from web.clock import Clock, SystemClock
+from web.database import Database, open_database
+from web.errors import exception_handlers
+from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from web.settings import Settings, load_settings, resolve_secrets
+from web.templating import template_context
+
+logger = logging.getLogger("singgah")
+
+
+def all_routes() -> list[BaseRoute]:
+    static = str(resources.files("web").joinpath("static"))
+    return [
+        *routes_system.routes,
+        *routes_accounts.routes,
+        *pages.routes,
+        Mount("/static", app=StaticFiles(directory=static), name="static"),
+    ]
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, database: Database | None = None
+) -> Starlette:
+    """The application for ``settings``. Tests may pass their own clock and database."""
+    db = database or open_database(settings.resolved_database_url, settings.sqlite_pool_size)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.connect()
+        try:
+            yield
+        finally:
+            await db.disconnect()
+
+    templates = Jinja2Templates(
+        directory=str(resources.files("web").joinpath("templates")),
+        context_processors=[template_context],
+    )
+    app = Starlette(
+        routes=all_routes(),
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, secure=settings.secure_cookies),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.db = db
+    app.state.templates = templates
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for ``uvicorn --factory``: reads the settings when called, not at import."""
+    return create_app(resolve_secrets(load_settings()))

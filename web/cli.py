@@ -1,0 +1,232 @@
+"""The ``singgah`` command: serve, migrate, and operator tasks without the web UI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
+
+import anyio
+
+from venues.errors import VenueError
+from venues.regions import import_regions, parse_regions_csv, seed_regions_if_empty
+from web.accounts import Role, create_api_token, create_user, find_user_by_email, record_audit
+from web.clock import SystemClock
+from web.database import Database, open_database
+from web.demo import CREDENTIALS_FILE, save_credentials, seed_demo_accounts
+from web.errors import Problem
+from web.migrations import migrate
+from web.settings import Settings, SettingsError, load_settings, resolve_secrets, settings_help
+
+EXIT_FAILURE = 1
+clock = SystemClock()
+
+
+class CommandFailed(Exception):
+    """A CLI command could not do its job; the message is printed for the operator."""
+
+
+@contextlib.asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[Database]:
+    db = open_database(settings.resolved_database_url, settings.sqlite_pool_size)
+    await db.connect()
+    try:
+        yield db
+    finally:
+        await db.disconnect()
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Migrate and load the bundled regions when the table is empty."""
+    async with connected(settings) as db:
+        applied = await migrate(db, clock.now())
+        for migration in applied:
+            print(f"applied migration {migration.version:04d}_{migration.name}")
+        seeded = await seed_regions_if_empty(db)
+        if seeded:
+            print(f"loaded {seeded} bundled regions")
+
+
+async def prepare_demo(settings: Settings) -> None:
+    async with connected(settings) as db:
+        credentials = await seed_demo_accounts(db, clock.now())
+    if credentials:
+        save_credentials(settings.data_dir, credentials)
+        print(credentials)
+    else:
+        print(f"demo accounts exist; their passwords are in {settings.data_dir / CREDENTIALS_FILE}")
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    asyncio.run(prepare_database(settings))
+    if args.demo:
+        asyncio.run(prepare_demo(settings))
+    host = args.host or settings.host
+    port = args.port or settings.port
+    engine = settings.resolved_database_url.split(":")[0]
+    print(f"Singgah is serving on http://{host}:{port} (database: {engine})")
+    uvicorn.run(
+        "web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    asyncio.run(prepare_database(settings))
+    print("database is up to date")
+
+
+def read_new_password(generate: bool) -> tuple[str, bool]:
+    """A password typed twice at a terminal, or a generated one (returned with True)."""
+    if generate or not sys.stdin.isatty():
+        return secrets.token_urlsafe(15), True
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise CommandFailed("the passwords differ")
+    return first, False
+
+
+async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    password, generated = read_new_password(args.generate_password)
+    async with connected(settings) as db:
+        user = await create_user(
+            db,
+            email=args.email,
+            role=Role(args.role),
+            password=password,
+            now=clock.now(),
+            region_prefix=args.region,
+            display_name=args.name or "",
+        )
+        await record_audit(
+            db,
+            clock.now(),
+            None,
+            "user_created",
+            "user",
+            str(user.id),
+            {"role": user.role.value, "via": "cli"},
+        )
+    print(f"created {user.role.value} {user.email} (id {user.id})")
+    if generated:
+        print(f"password: {password}")
+
+
+async def _create_token(settings: Settings, args: argparse.Namespace) -> None:
+    async with connected(settings) as db:
+        user = await find_user_by_email(db, args.email)
+        if user is None:
+            raise CommandFailed(f"there is no account {args.email}")
+        token = await create_api_token(db, user, args.name, clock.now())
+    print(token)
+
+
+async def _import_regions(settings: Settings, args: argparse.Namespace) -> None:
+    found = parse_regions_csv(await anyio.Path(args.file).read_text(encoding="utf-8"))
+    async with connected(settings) as db:
+        count = await import_regions(db, found)
+    print(f"imported {count} regions")
+
+
+def run_async(
+    command: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]],
+) -> Callable[[Settings, argparse.Namespace], None]:
+    def runner(settings: Settings, args: argparse.Namespace) -> None:
+        asyncio.run(command(settings, args))
+
+    return runner
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="singgah",
+        description="Singgah: venue QR check-in and exposure notification.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="migrate the database, then serve HTTP")
+    serve.add_argument("--host", help="address to listen on (default SINGGAH_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default SINGGAH_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="on first start create demo accounts and print their passwords",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate_cmd.set_defaults(func=cmd_migrate)
+
+    users = commands.add_parser("users", help="staff accounts").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    create = users.add_parser("create", help="create a staff account")
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--region", help="region code prefix, required for health_official")
+    create.add_argument("--name", help="display name")
+    create.add_argument(
+        "--generate-password",
+        action="store_true",
+        help="generate and print a password instead of asking for one",
+    )
+    create.set_defaults(func=run_async(_create_user))
+
+    tokens = commands.add_parser("tokens", help="API tokens").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    token = tokens.add_parser("create", help="create an API token and print it once")
+    token.add_argument("--email", required=True, help="the account the token acts as")
+    token.add_argument("--name", required=True, help="what the token is for")
+    token.set_defaults(func=run_async(_create_token))
+
+    regions = commands.add_parser("regions", help="administrative regions").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    region_import = regions.add_parser("import", help="load regions from a CSV file (code,name)")
+    region_import.add_argument("file", help="CSV with columns code,name; parents before children")
+    region_import.set_defaults(func=run_async(_import_regions))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = resolve_secrets(load_settings())
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    # `databases` logs every connect at INFO, including the URL; keep it to warnings.
+    logging.getLogger("databases").setLevel(logging.WARNING)
+    os.environ.setdefault("SINGGAH_DATA_DIR", str(settings.data_dir))
+    try:
+        args.func(settings, args)
+    except (CommandFailed, Problem, VenueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""System routes: health check and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from web.openapi import api, openapi_document
+
+logger = logging.getLogger("singgah.health")
+
+HEALTH_SCHEMA = {
+    "type": "object",
+    "properties": {"status": {"enum": ["ok", "degraded"]}, "database": {"type": "string"}},
+    "required": ["status", "database"],
+}
+
+
+async def healthz(request: Request) -> JSONResponse:
+    db = request.app.state.db
+    try:
+        await db.fetch_val("SELECT 1")
+    except Exception:
+        logger.exception("database health check failed")
+        return JSONResponse({"status": "degraded", "database": "unreachable"}, 503)
+    return JSONResponse({"status": "ok", "database": db.engine})
+
+
+async def openapi_json(request: Request) -> JSONResponse:
+    settings = request.app.state.settings
+    return JSONResponse(openapi_document(request.app.routes, settings.base_url))
+
+
+routes = [
+    api(
+        "/healthz",
+        healthz,
+        "GET",
+        "Health of the server and its database",
+        auth="public",
+        tag="system",
+        response=HEALTH_SCHEMA,
+    ),
+    api(
+        "/api/openapi.json",
+        openapi_json,
+        "GET",
+        "This API's OpenAPI 3.1 document",
+        auth="public",
+        tag="system",
+        response={"type": "object"},
+    ),
+]

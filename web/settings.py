@@ -1,0 +1,192 @@
+"""Every setting Singgah reads, in one place.
+
+Settings come from the environment (``SINGGAH_*``), are typed, have a default and a line of
+help. The README's configuration table is checked against ``SETTINGS`` by a test, so a new
+setting cannot go undocumented. Secrets are wrapped in ``Secret`` so they never print.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+class Secret:
+    """A string that does not show itself in reprs, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    attr: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"expected a positive whole number, got {raw!r}")
+    return value
+
+
+def _language(raw: str) -> str:
+    if raw not in {"id", "en"}:
+        raise ValueError(f"expected 'id' or 'en', got {raw!r}")
+    return raw
+
+
+def _base_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _optional_secret(raw: str) -> Secret | None:
+    return Secret(raw) if raw else None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SINGGAH_DATA_DIR", "data_dir", Path, Path("data"),
+            "Folder for the SQLite database, generated secrets and caches."),
+    Setting("SINGGAH_DATABASE_URL", "database_url", str, "",
+            "sqlite:///PATH or postgresql://USER@HOST:PORT/DB; empty means "
+            "sqlite:///<data dir>/singgah.db."),
+    Setting("SINGGAH_BASE_URL", "base_url", _base_url, "http://127.0.0.1:8000",
+            "Public URL of this server; poster QR codes and links are built from it."),
+    Setting("SINGGAH_HOST", "host", str, "127.0.0.1", "Address `singgah serve` listens on."),
+    Setting("SINGGAH_PORT", "port", _positive_int, 8000, "Port `singgah serve` listens on."),
+    Setting("SINGGAH_SECRET_KEY", "secret_key", _optional_secret, None,
+            "Key for sessions, CSRF and encrypting keys at rest; generated into the data "
+            "folder on first start when empty. Never printed."),
+    Setting("SINGGAH_RETENTION_DAYS", "retention_days", _positive_int, 14,
+            "Days visits and personal data are kept before they are deleted."),
+    Setting("SINGGAH_MAX_BODY_BYTES", "max_body_bytes", _positive_int, 65536,
+            "Largest request body accepted; larger ones get 413."),
+    Setting("SINGGAH_SESSION_HOURS", "session_hours", _positive_int, 12,
+            "How long a staff login session lasts."),
+    Setting("SINGGAH_LOGIN_MAX_FAILURES", "login_max_failures", _positive_int, 5,
+            "Failed logins for one account within the window before logins are throttled."),
+    Setting("SINGGAH_LOGIN_WINDOW_MINUTES", "login_window_minutes", _positive_int, 15,
+            "Window for counting failed logins."),
+    Setting("SINGGAH_SQLITE_POOL_SIZE", "sqlite_pool_size", _positive_int, 4,
+            "Long-lived SQLite connections kept open (WAL readers run in parallel)."),
+    Setting("SINGGAH_DEFAULT_LANGUAGE", "default_language", _language, "id",
+            "Language when the browser states no preference: id (Bahasa Indonesia) or en."),
+    Setting("SINGGAH_LOG_LEVEL", "log_level", str, "INFO",
+            "Python logging level: DEBUG, INFO, WARNING or ERROR."),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: Secret | None = None
+    retention_days: int = 14
+    max_body_bytes: int = 65536
+    session_hours: int = 12
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    sqlite_pool_size: int = 4
+    default_language: str = "id"
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'singgah.db'}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def secret(self) -> bytes:
+        if self.secret_key is None:
+            raise SettingsError("SINGGAH_SECRET_KEY is not resolved; call resolve_secrets()")
+        return self.secret_key.reveal().encode()
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every ``SINGGAH_*`` variable; unknown or unset ones take their defaults."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is None:
+            continue
+        try:
+            values[setting.attr] = setting.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{setting.env}: {exc}") from exc
+    return Settings(**values)
+
+
+SECRETS_FILE = "secrets.json"
+
+
+def resolve_secrets(settings: Settings) -> Settings:
+    """Fill unset secrets from the data folder, generating and saving them on first start.
+
+    The file is created with mode 0600 so only the service's own user can read it.
+    """
+    if settings.secret_key is not None:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / SECRETS_FILE
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if "secret_key" not in stored:
+        stored["secret_key"] = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle)
+    return replace(settings, secret_key=Secret(stored["secret_key"]))
+
+
+def settings_help() -> str:
+    """The settings as text for ``singgah --help``."""
+    lines = ["settings (environment variables):"]
+    for setting in SETTINGS:
+        default = "(generated)" if setting.attr == "secret_key" else setting.default
+        lines.append(f"  {setting.env:<30} default {default!s:<22} {setting.help}")
+    return "\n".join(lines)
