@@ -42,6 +42,7 @@ format: $(STAMP)
 ## bench: run the benchmarks and print their figures
 bench: $(STAMP)
 	$(BIN)/python -m bench.db_backend
+	$(BIN)/python -m bench.tokens
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -112,8 +112,10 @@ def main() -> None:
     print(f"{'backend':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}")
     for kind in ("stock", "pooled"):
         row = result[kind]
-        print(f"{kind:<8} {row['requests_per_s']:>9} {row['p50_ms']:>8} {row['p99_ms']:>8} "
-              f"{row['failed']:>7}")  # fmt: skip
+        print(
+            f"{kind:<8} {row['requests_per_s']:>9} {row['p50_ms']:>8} {row['p99_ms']:>8} "
+            f"{row['failed']:>7}"
+        )
     print(f"pooled / stock throughput: {result['throughput_ratio']}x")
 
 

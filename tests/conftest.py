@@ -25,8 +25,11 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.factories import START
+from venues.keys import ensure_signing_key
+from venues.regions import seed_regions_if_empty
 from web.app import create_app
 from web.database import Database, open_database
+from web.keyring import venue_key_encryption_key
 from web.migrations import migrate
 from web.settings import Secret, Settings
 
@@ -88,6 +91,7 @@ async def _migrated(url: str) -> None:
     await db.connect()
     try:
         await migrate(db, START)
+        await seed_regions_if_empty(db)
     finally:
         await db.disconnect()
 
@@ -166,7 +170,15 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, clock: FrozenClock, db: Database) -> Starlette:
+def kek(settings: Settings) -> bytes:
+    """The key that seals poster signing keys, as the app derives it."""
+    return venue_key_encryption_key(settings)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FrozenClock, db: Database, kek: bytes) -> Starlette:
+    """The app as `singgah serve` starts it: migrated, with a poster signing key."""
+    await ensure_signing_key(db, START, kek)
     return create_app(settings, clock=clock, database=db)
 
 

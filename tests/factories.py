@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import httpx
 
+from venues.keys import ensure_signing_key
+from venues.registry import Venue, VenueFields, VenueKind, create_venue, venue_token
 from web.accounts import Role, User, create_api_token, create_user
 from web.database import Database
 
@@ -54,3 +56,21 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
         "/login",
         data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
     )
+
+
+async def make_venue(db: Database, kek: bytes, **overrides: object) -> Venue:
+    """A venue in Palembang (16.71) unless told otherwise; makes a signing key if none."""
+    await ensure_signing_key(db, START, kek)
+    fields = {
+        "name": f"Venue {next(_serial)}",
+        "kind": VenueKind.PUBLIC_OFFICE,
+        "region_code": "16.71",
+        "capacity": 50,
+        **overrides,
+    }
+    return await create_venue(db, VenueFields(**fields), START)  # type: ignore[arg-type]
+
+
+async def poster_token(db: Database, kek: bytes, venue: Venue) -> str:
+    token, _ = await venue_token(db, venue, kek)
+    return token

@@ -32,10 +32,16 @@ class LiveServer:
     def credentials(self) -> dict[str, tuple[str, str]]:
         """Demo accounts by role: ``{"admin": (email, password), ...}``."""
         found = {}
-        for line in (self.data_dir / "demo-credentials.txt").read_text().splitlines()[1:]:
-            role, email, password = line.split()
-            found[role] = (email, password)
+        for line in (self.data_dir / "demo-credentials.txt").read_text().splitlines():
+            words = line.split()
+            if len(words) == 3 and "@" in words[1]:
+                role, email, password = words
+                found[role] = (email, password)
         return found
+
+    def demo_checkin_url(self) -> str:
+        text = (self.data_dir / "demo-credentials.txt").read_text()
+        return next(w for w in text.split() if w.startswith(self.url + "/c/"))
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from importlib import resources
 
 from starlette.applications import Starlette
@@ -17,7 +18,8 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from web import pages, routes_accounts, routes_system
+from venues.tokens import SignatureCache
+from web import pages, pages_venues, routes_accounts, routes_system, routes_venues
 from web.clock import Clock, SystemClock
 from web.database import Database, open_database
 from web.errors import exception_handlers
@@ -28,12 +30,18 @@ from web.templating import template_context
 logger = logging.getLogger("singgah")
 
 
+def format_timestamp(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def all_routes() -> list[BaseRoute]:
     static = str(resources.files("web").joinpath("static"))
     return [
         *routes_system.routes,
         *routes_accounts.routes,
+        *routes_venues.routes,
         *pages.routes,
+        *pages_venues.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 
@@ -56,6 +64,7 @@ def create_app(
         directory=str(resources.files("web").joinpath("templates")),
         context_processors=[template_context],
     )
+    templates.env.filters["timestamp"] = format_timestamp
     app = Starlette(
         routes=all_routes(),
         middleware=[
@@ -69,6 +78,7 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.db = db
     app.state.templates = templates
+    app.state.signatures = SignatureCache()
     return app
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import json
 import logging
 import os
 import secrets
@@ -16,12 +17,16 @@ from typing import Any
 import anyio
 
 from venues.errors import VenueError
+from venues.keys import create_key, ensure_signing_key, list_keys, retire_key
 from venues.regions import import_regions, parse_regions_csv, seed_regions_if_empty
+from venues.registry import import_venues, parse_venues_csv, venue_token
+from venues.tokens import checkin_url
 from web.accounts import Role, create_api_token, create_user, find_user_by_email, record_audit
 from web.clock import SystemClock
 from web.database import Database, open_database
-from web.demo import CREDENTIALS_FILE, save_credentials, seed_demo_accounts
+from web.demo import CREDENTIALS_FILE, save_credentials, seed_demo_accounts, seed_demo_venue
 from web.errors import Problem
+from web.keyring import venue_key_encryption_key
 from web.migrations import migrate
 from web.settings import Settings, SettingsError, load_settings, resolve_secrets, settings_help
 
@@ -44,7 +49,7 @@ async def connected(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def prepare_database(settings: Settings) -> None:
-    """Migrate and load the bundled regions when the table is empty."""
+    """Migrate, load the bundled regions when the table is empty, make a first signing key."""
     async with connected(settings) as db:
         applied = await migrate(db, clock.now())
         for migration in applied:
@@ -52,11 +57,14 @@ async def prepare_database(settings: Settings) -> None:
         seeded = await seed_regions_if_empty(db)
         if seeded:
             print(f"loaded {seeded} bundled regions")
+        await ensure_signing_key(db, clock.now(), venue_key_encryption_key(settings))
 
 
 async def prepare_demo(settings: Settings) -> None:
     async with connected(settings) as db:
         credentials = await seed_demo_accounts(db, clock.now())
+        if credentials:
+            credentials += await seed_demo_venue(db, clock.now(), settings)
     if credentials:
         save_credentials(settings.data_dir, credentials)
         print(credentials)
@@ -143,6 +151,41 @@ async def _import_regions(settings: Settings, args: argparse.Namespace) -> None:
     print(f"imported {count} regions")
 
 
+async def _keys_rotate(settings: Settings, args: argparse.Namespace) -> None:
+    async with connected(settings) as db:
+        key = await create_key(db, clock.now(), venue_key_encryption_key(settings))
+        await record_audit(db, clock.now(), None, "signing_key_rotated", "signing_key", key.kid)
+    print(f"new signing key {key.kid}: new posters use it; older posters keep working")
+
+
+async def _keys_retire(settings: Settings, args: argparse.Namespace) -> None:
+    async with connected(settings) as db:
+        key = await retire_key(db, args.kid, clock.now())
+        await record_audit(db, clock.now(), None, "signing_key_retired", "signing_key", key.kid)
+    print(f"retired {key.kid}: posters it signed no longer verify")
+
+
+async def _keys_list(settings: Settings, args: argparse.Namespace) -> None:
+    async with connected(settings) as db:
+        for key in await list_keys(db):
+            print(json.dumps(key.public()))
+
+
+async def _venues_import(settings: Settings, args: argparse.Namespace) -> None:
+    found = parse_venues_csv(await anyio.Path(args.file).read_text(encoding="utf-8"))
+    kek = venue_key_encryption_key(settings)
+    async with connected(settings) as db:
+        created = await import_venues(db, found, clock.now())
+        for venue in created:
+            token, _ = await venue_token(db, venue, kek)
+            line = {
+                "id": venue.id,
+                "code": venue.code,
+                "checkin_url": checkin_url(settings.base_url, token),
+            }
+            print(json.dumps(line))
+
+
 def run_async(
     command: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]],
 ) -> Callable[[Settings, argparse.Namespace], None]:
@@ -204,6 +247,28 @@ def build_parser() -> argparse.ArgumentParser:
     region_import = regions.add_parser("import", help="load regions from a CSV file (code,name)")
     region_import.add_argument("file", help="CSV with columns code,name; parents before children")
     region_import.set_defaults(func=run_async(_import_regions))
+
+    keys = commands.add_parser("keys", help="poster signing keys").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    keys.add_parser("rotate", help="make a new key sign new posters").set_defaults(
+        func=run_async(_keys_rotate)
+    )
+    retire = keys.add_parser("retire", help="retire a key: the posters it signed stop working")
+    retire.add_argument("kid", help="the key id, as `singgah keys list` shows it")
+    retire.set_defaults(func=run_async(_keys_retire))
+    keys.add_parser("list", help="every key as a JSON line").set_defaults(
+        func=run_async(_keys_list)
+    )
+
+    venues = commands.add_parser("venues", help="venues").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    venue_import = venues.add_parser(
+        "import", help="register venues from a CSV file; prints a JSON line per venue"
+    )
+    venue_import.add_argument("file", help="CSV with a header; columns in the README")
+    venue_import.set_defaults(func=run_async(_venues_import))
     return parser
 
 

@@ -14,7 +14,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from databases import Database
 
-from web.accounts import Role, create_user
+from venues.registry import VenueFields, VenueKind, create_venue, venue_token
+from venues.tokens import checkin_url
+from web.accounts import Role, create_user, find_user_by_email
+from web.keyring import venue_key_encryption_key
+from web.scopes import assign_manager
+from web.settings import Settings
 from web.tables import users
 
 DEMO_ACCOUNTS: tuple[tuple[str, Role, str | None, str], ...] = (
@@ -52,3 +57,28 @@ def save_credentials(data_dir: Path, text: str) -> None:
     fd = os.open(data_dir / CREDENTIALS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+
+
+DEMO_VENUE = VenueFields(
+    name="Kantor Camat Ilir Barat I (demo)",
+    kind=VenueKind.PUBLIC_OFFICE,
+    region_code="16.71",
+    address="Jl. Demang Lebar Daun, Palembang",
+    capacity=40,
+    default_visit_minutes=60,
+)
+
+
+async def seed_demo_venue(db: Database, now: datetime, settings: Settings) -> str:
+    """A demo venue managed by the demo venue manager; returns lines to print."""
+    venue = await create_venue(db, DEMO_VENUE, now)
+    manager = await find_user_by_email(db, DEMO_ACCOUNTS[2][0])
+    assert manager is not None
+    await assign_manager(db, manager, venue.id)
+    token, _ = await venue_token(db, venue, venue_key_encryption_key(settings))
+    base = settings.base_url
+    return (
+        f"Demo venue {venue.name} ({venue.code}):\n"
+        f"  check-in page  {checkin_url(base, token)}\n"
+        f"  manage it      {base}/venues/{venue.id} (as {manager.email})\n"
+    )

@@ -14,12 +14,24 @@ from web.auth import SESSION_COOKIE, current_user, read_form, require_user, set_
 from web.errors import TooManyRequests, Unauthenticated
 from web.i18n import LANG_COOKIE, LANGUAGES
 
-DASHBOARD_SECTIONS: dict[Role, tuple[str, ...]] = {
-    Role.ADMIN: ("dash.admin.users", "dash.admin.keys", "dash.admin.issuers", "dash.admin.audit"),
-    Role.HEALTH_OFFICIAL: ("dash.official.cases", "dash.official.runs", "dash.official.arrivals"),
-    Role.VENUE_MANAGER: ("dash.manager.venues", "dash.manager.occupancy"),
-    Role.CHECKPOINT_OFFICER: ("dash.officer.assisted", "dash.officer.travellers"),
-    Role.ISSUER: ("dash.issuer.issue", "dash.issuer.issued"),
+# Each role's dashboard tiles: (message key, link or None while the page does not exist yet).
+DASHBOARD_SECTIONS: dict[Role, tuple[tuple[str, str | None], ...]] = {
+    Role.ADMIN: (
+        ("dash.admin.users", None),
+        ("dash.admin.keys", "/admin/keys"),
+        ("dash.manager.venues", "/venues"),
+        ("dash.admin.issuers", None),
+        ("dash.admin.audit", None),
+    ),
+    Role.HEALTH_OFFICIAL: (
+        ("dash.official.cases", None),
+        ("dash.official.runs", None),
+        ("dash.official.arrivals", None),
+        ("dash.official.venues", "/venues"),
+    ),
+    Role.VENUE_MANAGER: (("dash.manager.venues", "/venues"), ("dash.manager.occupancy", None)),
+    Role.CHECKPOINT_OFFICER: (("dash.officer.assisted", None), ("dash.officer.travellers", None)),
+    Role.ISSUER: (("dash.issuer.issue", None), ("dash.issuer.issued", None)),
 }
 
 

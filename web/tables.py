@@ -2,6 +2,8 @@
 
 import sqlalchemy as sa
 
+from venues.tables import venues as venue_table
+
 metadata = sa.MetaData()
 
 users = sa.Table(
@@ -56,4 +58,11 @@ audit_log = sa.Table(
     sa.Column("object_type", sa.Text, nullable=False),
     sa.Column("object_id", sa.Text, nullable=False),
     sa.Column("details", sa.Text, nullable=False),
+)
+
+venue_managers = sa.Table(
+    "venue_managers",
+    metadata,
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey(users.c.id), primary_key=True),
+    sa.Column("venue_id", sa.BigInteger, sa.ForeignKey(venue_table.c.id), primary_key=True),
 )

@@ -105,3 +105,44 @@ def test_regions_import_reports_the_bad_line_and_imports_nothing(
     good.write_text("code,name\n16.71.01,Ilir Barat II\n16.71.01.1001,Bukit Lama\n")
     result = singgah(data_dir, "regions", "import", str(good), database_url=database_url)
     assert result.returncode == 0 and "imported 2" in result.stdout
+
+
+def test_keys_rotate_list_and_retire(data_dir, database_url) -> None:
+    assert singgah(data_dir, "migrate", database_url=database_url).returncode == 0
+    first = singgah(data_dir, "keys", "list", database_url=database_url).stdout.splitlines()
+    assert len(first) == 1
+    rotated = singgah(data_dir, "keys", "rotate", database_url=database_url)
+    assert rotated.returncode == 0 and "new signing key" in rotated.stdout
+    import json
+
+    keys = [
+        json.loads(line)
+        for line in singgah(data_dir, "keys", "list", database_url=database_url).stdout.splitlines()
+    ]
+    newest = keys[-1]["kid"]
+    refused = singgah(data_dir, "keys", "retire", newest, database_url=database_url)
+    assert refused.returncode == 1 and "rotate first" in refused.stderr
+    retired = singgah(data_dir, "keys", "retire", keys[0]["kid"], database_url=database_url)
+    assert retired.returncode == 0
+
+
+def test_venues_import_prints_json_lines_or_names_the_bad_line(
+    data_dir, database_url, tmp_path
+) -> None:
+    import json
+
+    assert singgah(data_dir, "migrate", database_url=database_url).returncode == 0
+    good = tmp_path / "venues.csv"
+    good.write_text(
+        "name,kind,region_code,capacity\nKantor Lurah 23 Ilir,public_office,16.71,20\n"
+        "SMA Negeri 1,school,16.71,900\n"
+    )
+    result = singgah(data_dir, "venues", "import", str(good), database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [set(line) for line in lines] == [{"id", "code", "checkin_url"}] * 2
+    assert lines[0]["checkin_url"].startswith("http://127.0.0.1:8000/c/")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,kind,region_code\nOK Hall,event,16.71\nBad Hall,casino,16.71\n")
+    result = singgah(data_dir, "venues", "import", str(bad), database_url=database_url)
+    assert result.returncode == 1 and "line 3" in result.stderr
