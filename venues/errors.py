@@ -93,3 +93,11 @@ class TokenVenueInactive(VenueError):
     status = 410
     slug = "token-venue-inactive"
     title = "Venue is deactivated"
+
+
+class PosterQrTooLarge(VenueError):
+    # The check-in URL is SINGGAH_BASE_URL plus a token of fixed size: only a deployment's
+    # over-long base URL gets here, which no client can fix, hence a server error.
+    status = 500
+    slug = "poster-qr-too-large"
+    title = "Check-in URL too long for a poster QR code"
