@@ -43,6 +43,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.db_backend
 	$(BIN)/python -m bench.tokens
+	$(BIN)/python -m bench.posters
 
 clean:
 	rm -rf $(VENV) .pytest_cache
