@@ -74,3 +74,9 @@ async def make_venue(db: Database, kek: bytes, **overrides: object) -> Venue:
 async def poster_token(db: Database, kek: bytes, venue: Venue) -> str:
     token, _ = await venue_token(db, venue, kek)
     return token
+
+
+async def make_visitor(client: httpx.AsyncClient) -> dict[str, str]:
+    """A new visitor through the API; returns ``{"visitor_id", "token", "headers"}``."""
+    created = (await client.post("/api/visitors")).json()
+    return {**created, "headers": {"Authorization": f"Bearer {created['token']}"}}

@@ -77,6 +77,18 @@ class Venue(VenueFields):
     is_active: bool = True
     created_at: int = 0
 
+    def summary(self) -> dict[str, Any]:
+        """What a visitor or a door scanner is shown about the venue."""
+        return {
+            "id": self.id,
+            "code": self.code,
+            "name": self.name,
+            "kind": self.kind.value,
+            "region_code": self.region_code,
+            "capacity": self.capacity,
+            "status": "active" if self.is_active else "inactive",
+        }
+
     def public(self, base_url: str | None = None, token: str | None = None) -> dict[str, Any]:
         data = asdict(self)
         data["kind"] = self.kind.value

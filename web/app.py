@@ -6,6 +6,7 @@ in ``singgah serve``/``singgah migrate`` before the app starts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -19,10 +20,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from venues.tokens import SignatureCache
-from web import pages, pages_venues, routes_accounts, routes_system, routes_venues
+from web import (
+    pages,
+    pages_venues,
+    routes_accounts,
+    routes_checkin,
+    routes_system,
+    routes_venues,
+)
 from web.clock import Clock, SystemClock
 from web.database import Database, open_database
 from web.errors import exception_handlers
+from web.jobs import run_forever, run_jobs_once
+from web.keyring import personal_data_keys
+from web.live import OccupancyNotifier
 from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings, load_settings, resolve_secrets
 from web.templating import template_context
@@ -40,6 +51,7 @@ def all_routes() -> list[BaseRoute]:
         *routes_system.routes,
         *routes_accounts.routes,
         *routes_venues.routes,
+        *routes_checkin.routes,
         *pages.routes,
         *pages_venues.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
@@ -55,9 +67,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
+        jobs = asyncio.create_task(
+            run_forever(lambda: run_jobs_once(db, app.state.clock), settings.job_interval_seconds)
+        )
         try:
             yield
         finally:
+            jobs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await jobs
             await db.disconnect()
 
     templates = Jinja2Templates(
@@ -79,6 +97,8 @@ def create_app(
     app.state.db = db
     app.state.templates = templates
     app.state.signatures = SignatureCache()
+    app.state.personal_keys = personal_data_keys(settings)
+    app.state.occupancy = OccupancyNotifier()
     return app
 
 

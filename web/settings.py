@@ -99,6 +99,12 @@ SETTINGS: tuple[Setting, ...] = (
             "folder on first start when empty. Never printed."),
     Setting("SINGGAH_RETENTION_DAYS", "retention_days", _positive_int, 14,
             "Days visits and personal data are kept before they are deleted."),
+    Setting("SINGGAH_MAX_VISIT_HOURS", "max_visit_hours", _positive_int, 12,
+            "No visit lasts longer than this, whatever the venue's usual length."),
+    Setting("SINGGAH_REPEAT_SCAN_MINUTES", "repeat_scan_minutes", _positive_int, 10,
+            "A resent offline scan within this many minutes of a visit is that visit."),
+    Setting("SINGGAH_JOB_INTERVAL_SECONDS", "job_interval_seconds", _positive_int, 60,
+            "How often `serve` runs its background jobs (auto-checkout)."),
     Setting("SINGGAH_MAX_BODY_BYTES", "max_body_bytes", _positive_int, 65536,
             "Largest request body accepted; larger ones get 413."),
     Setting("SINGGAH_SESSION_HOURS", "session_hours", _positive_int, 12,
@@ -125,6 +131,9 @@ class Settings:
     port: int = 8000
     secret_key: Secret | None = None
     retention_days: int = 14
+    max_visit_hours: int = 12
+    repeat_scan_minutes: int = 10
+    job_interval_seconds: int = 60
     max_body_bytes: int = 65536
     session_hours: int = 12
     login_max_failures: int = 5

@@ -1,0 +1,45 @@
+"""Tables owned by the checkin package."""
+
+import sqlalchemy as sa
+
+from venues.tables import venues
+
+metadata = sa.MetaData()
+
+visitors = sa.Table(
+    "visitors",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("guardian_id", sa.Text, sa.ForeignKey("visitors.id")),
+    sa.Column("profile_sealed", sa.LargeBinary),
+    sa.Column("profile_key_id", sa.Text),
+    sa.Column("nik_hash", sa.Text),
+    sa.Column("phone_hash", sa.Text),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+visits = sa.Table(
+    "visits",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("visitor_id", sa.Text, sa.ForeignKey(visitors.c.id), nullable=False),
+    sa.Column("venue_id", sa.BigInteger, sa.ForeignKey(venues.c.id), nullable=False),
+    sa.Column("checked_in_at", sa.BigInteger, nullable=False),
+    sa.Column("ends_at", sa.BigInteger, nullable=False),
+    sa.Column("ended_by", sa.Text),
+    sa.Column("offline", sa.Boolean, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+)
+
+occupancy_alerts = sa.Table(
+    "occupancy_alerts",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("venue_id", sa.BigInteger, sa.ForeignKey(venues.c.id), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("occupancy", sa.Integer, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,1 @@
+-- Reserved for the certificates package (issue 5), merged separately.
