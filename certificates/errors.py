@@ -23,6 +23,18 @@ class TrustListImportError(CertificateError):
     title = "Trust list rejected"
 
 
+class CertificateRequestInvalid(CertificateError):
+    status = 422
+    slug = "certificate-request-invalid"
+    title = "The request breaks a certificate rule"
+
+
+class DuplicateIssuer(CertificateError):
+    status = 409
+    slug = "issuer-exists"
+    title = "An issuer with this name exists"
+
+
 class UnknownIssuer(CertificateError):
     status = 404
     slug = "unknown-issuer"

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from web import pages, routes_accounts, routes_system
+from web import pages, routes_accounts, routes_certificates, routes_system
 from web.clock import Clock, SystemClock
 from web.database import Database, open_database
 from web.errors import exception_handlers
@@ -33,6 +33,7 @@ def all_routes() -> list[BaseRoute]:
     return [
         *routes_system.routes,
         *routes_accounts.routes,
+        *routes_certificates.routes,
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]

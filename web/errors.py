@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from certificates.errors import CertificateError
 from venues.errors import VenueError
 
 logger = logging.getLogger("singgah.errors")
@@ -27,7 +28,7 @@ logger = logging.getLogger("singgah.errors")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 API_PREFIXES = ("/api/", "/.well-known/", "/healthz")
 
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (VenueError,)
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (VenueError, CertificateError)
 
 HTTP_SLUGS = {
     400: ("bad-request", "Bad request"),

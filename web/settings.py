@@ -15,6 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 
 class Secret:
     """A string that does not show itself in reprs, logs or tracebacks."""
@@ -145,6 +148,12 @@ class Settings:
         if self.secret_key is None:
             raise SettingsError("SINGGAH_SECRET_KEY is not resolved; call resolve_secrets()")
         return self.secret_key.reveal().encode()
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 256-bit key for one ``purpose`` (such as sealing signing keys at rest), derived
+        from the secret key with HKDF so no two purposes share a key."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+        return hkdf.derive(self.secret())
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

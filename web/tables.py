@@ -2,6 +2,8 @@
 
 import sqlalchemy as sa
 
+from certificates.tables import issuers
+
 metadata = sa.MetaData()
 
 users = sa.Table(
@@ -15,6 +17,7 @@ users = sa.Table(
     sa.Column("display_name", sa.Text, nullable=False),
     sa.Column("is_active", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("issuer_id", sa.BigInteger, sa.ForeignKey(issuers.c.id)),  # issuer staff only
 )
 
 sessions = sa.Table(

@@ -9,6 +9,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certificates.hc1 import encode_hc1
+from certificates.issuers import (
+    Issuer,
+    SigningCertificate,
+    create_issuer,
+    create_signing_certificate,
+)
 from certificates.signers import (
     CERTIFICATE_TYPES,
     TrustedCertificate,
@@ -16,6 +22,9 @@ from certificates.signers import (
     load_trusted,
 )
 from tests.factories import START
+from web.database import Database
+from web.routes_certificates import sealing_key
+from web.settings import Settings
 
 
 def make_signer(
@@ -84,3 +93,29 @@ def sign(
         private_key=key,
         kid=signer.kid,
     )
+
+
+async def make_issuer(
+    db: Database,
+    settings: Settings,
+    *,
+    name: str = "Lab Kesehatan Daerah Palembang",
+    types: Iterable[str] = CERTIFICATE_TYPES,
+) -> tuple[Issuer, SigningCertificate]:
+    issuer = await create_issuer(db, name=name, kind="lab", country="ID", now=START)
+    signer = await create_signing_certificate(
+        db, issuer, certificate_types=types, now=START, sealing_key=sealing_key(settings)
+    )
+    return issuer, signer
+
+
+def issuing_request(entry: dict, kind: str = "t") -> dict:
+    """An API body from a DCC payload built above: names, birth date and one entry."""
+    return {"nam": {"fn": "Siregar", "gn": "Rina"}, "dob": "1990-04-01", kind: entry}
+
+
+def pcr_entry(result: str = "260415000", sampled: str = "2026-11-22T08:00:00Z") -> dict:
+    entry = pcr_test_dcc(result=result)["t"][0]
+    for added_by_singgah in ("co", "is", "ci"):
+        del entry[added_by_singgah]
+    return {**entry, "sc": sampled}

@@ -1,0 +1,1 @@
+-- Placeholder: the venues migration takes this number when the branches merge.
