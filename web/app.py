@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from certificates.colour import load_colour_rules
 from web import pages, routes_accounts, routes_certificates, routes_system
 from web.clock import Clock, SystemClock
 from web.database import Database, open_database
@@ -70,6 +71,8 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.db = db
     app.state.templates = templates
+    # Read now, so a broken rules file stops the start instead of the first door check.
+    app.state.colour_rules = load_colour_rules(settings.colour_rules_file)
     return app
 
 
