@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from certificates.colour import load_colour_rules
-from web import pages, routes_accounts, routes_certificates, routes_system
+from web import pages, pages_certificates, routes_accounts, routes_certificates, routes_system
 from web.clock import Clock, SystemClock
 from web.database import Database, open_database
 from web.errors import exception_handlers
@@ -36,6 +36,7 @@ def all_routes() -> list[BaseRoute]:
         *routes_accounts.routes,
         *routes_certificates.routes,
         *pages.routes,
+        *pages_certificates.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 

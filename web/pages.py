@@ -22,6 +22,9 @@ DASHBOARD_SECTIONS: dict[Role, tuple[str, ...]] = {
     Role.ISSUER: ("dash.issuer.issue", "dash.issuer.issued"),
 }
 
+# Sections that have a page already; the others are announced for later issues.
+SECTION_LINKS = {"dash.issuer.issue": "/certificates/issue"}
+
 
 def local_path(target: str | None, fallback: str = "/dashboard") -> str:
     """Only same-site paths may be redirect targets (no open redirects)."""
@@ -95,7 +98,9 @@ async def logout(request: Request) -> Response:
 
 async def dashboard(request: Request) -> Response:
     user = await require_user(request)
-    return render(request, "dashboard.html", sections=DASHBOARD_SECTIONS[user.role])
+    return render(
+        request, "dashboard.html", sections=DASHBOARD_SECTIONS[user.role], links=SECTION_LINKS
+    )
 
 
 async def switch_language(request: Request) -> Response:
