@@ -162,7 +162,7 @@ def format_agreement(agreed: Counter[str], known: Counter[str], other: Counter[s
     for step in EXPECTED_STEPS.values():
         checked = agreed[step] + known[step] + other[step]
         note = f", {known[step]} known issue(s) of the data" if known[step] else ""
-        lines.append(f"  {step:<14} {agreed[step]:>4} / {checked:<4}{note}")
+        lines.append(f"  {step:<14} {agreed[step]:>4} / {checked}{note}")
     return "\n".join(lines)
 
 
