@@ -25,6 +25,7 @@ async def make_user(
     region: str | None = None,
     email: str | None = None,
     password: str = PASSWORD,
+    issuer_id: int | None = None,
 ) -> User:
     if role is Role.HEALTH_OFFICIAL and region is None:
         region = "16"
@@ -35,6 +36,7 @@ async def make_user(
         password=password,
         now=START,
         region_prefix=region,
+        issuer_id=issuer_id,
     )
 
 

@@ -22,6 +22,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from databases import Database
 
+from certificates.errors import UnknownIssuer
+from certificates.issuers import find_issuer
 from venues.regions import parse_region_code
 from web.errors import Conflict, TooManyRequests, Unauthenticated, ValidationFailed
 from web.tables import api_tokens, audit_log, login_failures, sessions, users
@@ -50,6 +52,7 @@ class User:
     region_prefix: str | None
     display_name: str
     is_active: bool
+    issuer_id: int | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -59,6 +62,7 @@ class User:
             "region_prefix": self.region_prefix,
             "display_name": self.display_name,
             "is_active": self.is_active,
+            "issuer_id": self.issuer_id,
         }
 
 
@@ -69,6 +73,7 @@ USER_COLUMNS = (
     users.c.region_prefix,
     users.c.display_name,
     users.c.is_active,
+    users.c.issuer_id,
 )
 
 
@@ -80,6 +85,7 @@ def _user(row: Any) -> User:
         region_prefix=row["region_prefix"],
         display_name=row["display_name"],
         is_active=bool(row["is_active"]),
+        issuer_id=row["issuer_id"],
     )
 
 
@@ -109,6 +115,18 @@ def check_role_scope(role: Role, region_prefix: str | None) -> str | None:
     return None
 
 
+async def check_issuer_binding(db: Database, role: Role, issuer_id: int | None) -> None:
+    """Only issuer staff are bound to an issuer, and it must exist."""
+    if issuer_id is None:
+        return
+    if role is not Role.ISSUER:
+        raise ValidationFailed(f"the role {role.value} is not bound to an issuer")
+    try:
+        await find_issuer(db, issuer_id)
+    except UnknownIssuer as exc:
+        raise ValidationFailed(str(exc)) from exc
+
+
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
@@ -123,9 +141,11 @@ async def create_user(
     now: datetime,
     region_prefix: str | None = None,
     display_name: str = "",
+    issuer_id: int | None = None,
 ) -> User:
     email = normalise_email(email)
     region_prefix = check_role_scope(role, region_prefix)
+    await check_issuer_binding(db, role, issuer_id)
     check_password_strength(password)
     password_hash = await anyio.to_thread.run_sync(_hasher.hash, password)
     async with db.transaction():
@@ -141,10 +161,11 @@ async def create_user(
                 display_name=display_name,
                 is_active=True,
                 created_at=epoch(now),
+                issuer_id=issuer_id,
             )
             .returning(users.c.id)
         )
-    return User(user_id, email, role, region_prefix, display_name, True)
+    return User(user_id, email, role, region_prefix, display_name, True, issuer_id)
 
 
 async def find_user(db: Database, user_id: int) -> User | None:
@@ -168,21 +189,33 @@ async def update_user(
     role: Role | None = None,
     region_prefix: str | None = None,
     is_active: bool | None = None,
+    issuer_id: int | None = None,
 ) -> User:
     new_role = role or user.role
     new_region = check_role_scope(
         new_role, region_prefix if region_prefix is not None else user.region_prefix
     )
+    # A binding survives only while the account stays issuer staff.
+    kept_issuer = user.issuer_id if new_role is Role.ISSUER else None
+    new_issuer = issuer_id if issuer_id is not None else kept_issuer
+    await check_issuer_binding(db, new_role, new_issuer)
     new_active = user.is_active if is_active is None else is_active
     async with db.transaction():
         await db.execute(
             sa.update(users)
             .where(users.c.id == user.id)
-            .values(role=new_role.value, region_prefix=new_region, is_active=new_active)
+            .values(
+                role=new_role.value,
+                region_prefix=new_region,
+                is_active=new_active,
+                issuer_id=new_issuer,
+            )
         )
         if not new_active:
             await db.execute(sa.delete(sessions).where(sessions.c.user_id == user.id))
-    return User(user.id, user.email, new_role, new_region, user.display_name, new_active)
+    return User(
+        user.id, user.email, new_role, new_region, user.display_name, new_active, new_issuer
+    )
 
 
 def _account_key(email: str) -> str:

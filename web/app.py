@@ -19,11 +19,14 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from certificates.colour import load_colour_rules
 from venues.tokens import SignatureCache
 from web import (
     pages,
+    pages_certificates,
     pages_venues,
     routes_accounts,
+    routes_certificates,
     routes_checkin,
     routes_system,
     routes_venues,
@@ -52,8 +55,10 @@ def all_routes() -> list[BaseRoute]:
         *routes_accounts.routes,
         *routes_venues.routes,
         *routes_checkin.routes,
+        *routes_certificates.routes,
         *pages.routes,
         *pages_venues.routes,
+        *pages_certificates.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 
@@ -99,6 +104,8 @@ def create_app(
     app.state.signatures = SignatureCache()
     app.state.personal_keys = personal_data_keys(settings)
     app.state.occupancy = OccupancyNotifier()
+    # Read now, so a broken rules file stops the start instead of the first door check.
+    app.state.colour_rules = load_colour_rules(settings.colour_rules_file)
     return app
 
 

@@ -12,10 +12,21 @@ import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 
+from certificates.errors import CertificateError
+from certificates.issuers import (
+    ISSUER_KINDS,
+    create_issuer,
+    create_signing_certificate,
+    find_issuer,
+)
+from certificates.signers import load_trusted_base64, trust_store
+from certificates.trust_list import import_trusted, parse_trust_list, verify_with_trust_list
+from certificates.verify import verify_hc1
 from venues.errors import VenueError
 from venues.keys import create_key, ensure_signing_key, list_keys, retire_key
 from venues.regions import import_regions, parse_regions_csv, seed_regions_if_empty
@@ -28,14 +39,20 @@ from web.demo import CREDENTIALS_FILE, save_credentials, seed_demo_accounts, see
 from web.errors import Problem
 from web.keyring import venue_key_encryption_key
 from web.migrations import migrate
+from web.routes_certificates import sealing_key
 from web.settings import Settings, SettingsError, load_settings, resolve_secrets, settings_help
 
 EXIT_FAILURE = 1
+EXIT_USAGE = 2
 clock = SystemClock()
 
 
 class CommandFailed(Exception):
     """A CLI command could not do its job; the message is printed for the operator."""
+
+
+class UsageError(Exception):
+    """The command line itself is wrong (exit status 2, as argparse uses)."""
 
 
 @contextlib.asynccontextmanager
@@ -120,6 +137,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
             now=clock.now(),
             region_prefix=args.region,
             display_name=args.name or "",
+            issuer_id=args.issuer,
         )
         await record_audit(
             db,
@@ -186,11 +204,72 @@ async def _venues_import(settings: Settings, args: argparse.Namespace) -> None:
             print(json.dumps(line))
 
 
+async def _create_issuer(settings: Settings, args: argparse.Namespace) -> None:
+    async with connected(settings) as db:
+        issuer = await create_issuer(
+            db, name=args.name, kind=args.kind, country=args.country, now=clock.now()
+        )
+        await record_audit(
+            db, clock.now(), None, "issuer_created", "issuer", str(issuer.id), {"via": "cli"}
+        )
+    print(f"created issuer {issuer.name} (id {issuer.id})")
+
+
+async def _add_signer(settings: Settings, args: argparse.Namespace) -> None:
+    async with connected(settings) as db:
+        issuer = await find_issuer(db, args.issuer)
+        signer = await create_signing_certificate(
+            db,
+            issuer,
+            certificate_types=args.types.split(","),
+            now=clock.now(),
+            sealing_key=sealing_key(settings),
+        )
+        await record_audit(
+            db, clock.now(), None, "signing_certificate_created", "signing_certificate",
+            str(signer.id), {"issuer_id": issuer.id, "kid": signer.kid, "via": "cli"},
+        )  # fmt: skip
+    print(f"created signing certificate {signer.id} with kid {signer.kid}")
+
+
+async def _import_trust_list(settings: Settings, args: argparse.Namespace) -> None:
+    found = parse_trust_list(await anyio.Path(args.file).read_text(encoding="utf-8"))
+    async with connected(settings) as db:
+        added = await import_trusted(db, found, source=os.path.basename(args.file), now=clock.now())
+    print(f"imported {added} new of {len(found)} certificates")
+
+
+def _verification_time(text: str | None) -> datetime:
+    if text is None:
+        return clock.now()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(f"--at: {text!r} is not an ISO 8601 time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # unzoned means UTC
+
+
+async def _verify_certificate(settings: Settings, args: argparse.Namespace) -> int:
+    now = _verification_time(args.at)
+    if args.trust_cert:
+        # Given signers make the check self-contained: no database is read.
+        try:
+            signers = [load_trusted_base64(text) for text in args.trust_cert]
+        except CertificateError as exc:
+            raise UsageError(f"--trust-cert: {exc}") from exc
+        result = verify_hc1(args.hc1, trust_store(signers), now)
+    else:
+        async with connected(settings) as db:
+            result = await verify_with_trust_list(db, args.hc1, now)
+    print(json.dumps(result.to_json(), indent=2))
+    return 0 if result.valid else EXIT_FAILURE
+
+
 def run_async(
-    command: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]],
-) -> Callable[[Settings, argparse.Namespace], None]:
-    def runner(settings: Settings, args: argparse.Namespace) -> None:
-        asyncio.run(command(settings, args))
+    command: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int | None]],
+) -> Callable[[Settings, argparse.Namespace], int | None]:
+    def runner(settings: Settings, args: argparse.Namespace) -> int | None:
+        return asyncio.run(command(settings, args))
 
     return runner
 
@@ -226,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--region", help="region code prefix, required for health_official")
     create.add_argument("--name", help="display name")
+    create.add_argument("--issuer", type=int, help="issuer id an issuer account acts for")
     create.add_argument(
         "--generate-password",
         action="store_true",
@@ -269,7 +349,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     venue_import.add_argument("file", help="CSV with a header; columns in the README")
     venue_import.set_defaults(func=run_async(_venues_import))
+    add_certificate_commands(commands)
     return parser
+
+
+def add_certificate_commands(commands: Any) -> None:
+    issuers = commands.add_parser("issuers", help="accredited certificate issuers")
+    issuer_actions = issuers.add_subparsers(dest="action", required=True, metavar="ACTION")
+    new_issuer = issuer_actions.add_parser("create", help="register an issuer")
+    new_issuer.add_argument("--name", required=True)
+    new_issuer.add_argument("--kind", required=True, choices=ISSUER_KINDS)
+    new_issuer.add_argument("--country", default="ID", help="two-letter code (default ID)")
+    new_issuer.set_defaults(func=run_async(_create_issuer))
+    signer = issuer_actions.add_parser("add-signer", help="create a signing key and certificate")
+    signer.add_argument("--issuer", type=int, required=True, help="the issuer's id")
+    signer.add_argument("--types", default="t,v,r", help="certificate types it may sign: t,v,r")
+    signer.set_defaults(func=run_async(_add_signer))
+
+    trust = commands.add_parser("trust", help="the trust list of signer certificates")
+    trust_actions = trust.add_subparsers(dest="action", required=True, metavar="ACTION")
+    trust_import = trust_actions.add_parser("import", help="trust the certificates in a file")
+    trust_import.add_argument(
+        "file", help="JSON: an array of base64 DER certificates, or kid->list"
+    )
+    trust_import.set_defaults(func=run_async(_import_trust_list))
+
+    certificates = commands.add_parser("certificates", help="health certificates (HC1)")
+    certificate_actions = certificates.add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    verify = certificate_actions.add_parser(
+        "verify",
+        help="verify an HC1 certificate; prints JSON, exits 0 valid, 1 invalid, 2 usage error",
+    )
+    verify.add_argument("hc1", help="the HC1:... text")
+    verify.add_argument("--at", help="ISO 8601 time to verify at (default now; UTC if unzoned)")
+    verify.add_argument(
+        "--trust-cert",
+        action="append",
+        metavar="BASE64_DER",
+        help="trust this signer (repeatable); without it, the database's trust list is used",
+    )
+    verify.set_defaults(func=run_async(_verify_certificate))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -286,11 +407,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("databases").setLevel(logging.WARNING)
     os.environ.setdefault("SINGGAH_DATA_DIR", str(settings.data_dir))
     try:
-        args.func(settings, args)
-    except (CommandFailed, Problem, VenueError, OSError) as exc:
+        return args.func(settings, args) or 0
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (CommandFailed, Problem, VenueError, CertificateError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    return 0
 
 
 if __name__ == "__main__":

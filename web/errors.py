@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from certificates.errors import CertificateError
 from checkin.errors import CheckinError
 from venues.errors import VenueError
 
@@ -28,7 +29,7 @@ logger = logging.getLogger("singgah.errors")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 API_PREFIXES = ("/api/", "/.well-known/", "/healthz")
 
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (VenueError, CheckinError)
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (VenueError, CertificateError, CheckinError)
 
 HTTP_SLUGS = {
     400: ("bad-request", "Bad request"),

@@ -31,6 +31,7 @@ USER = obj(
         "region_prefix": {"type": ["string", "null"]},
         "display_name": {"type": "string"},
         "is_active": {"type": "boolean"},
+        "issuer_id": {"type": ["integer", "null"]},
     }
 )
 NEW_USER = obj(
@@ -40,10 +41,18 @@ NEW_USER = obj(
         "password": {"type": "string", "minLength": 10, "maxLength": 200},
         "region_prefix": REGION,
         "display_name": {"type": "string", "maxLength": 200},
+        "issuer_id": {"type": "integer"},
     },
     required=("email", "role", "password"),
 )
-USER_CHANGE = obj({"role": ROLE, "region_prefix": REGION, "is_active": {"type": "boolean"}})
+USER_CHANGE = obj(
+    {
+        "role": ROLE,
+        "region_prefix": REGION,
+        "is_active": {"type": "boolean"},
+        "issuer_id": {"type": "integer"},
+    }
+)
 NEW_TOKEN = obj({"name": {"type": "string", "minLength": 1, "maxLength": 100}}, ("name",))
 
 
@@ -70,6 +79,7 @@ async def users_create(request: Request) -> JSONResponse:
         region_prefix=body.get("region_prefix"),
         display_name=body.get("display_name", ""),
         now=now,
+        issuer_id=body.get("issuer_id"),
     )
     await record_audit(
         state.db,
@@ -78,7 +88,7 @@ async def users_create(request: Request) -> JSONResponse:
         "user_created",
         "user",
         str(user.id),
-        {"role": user.role.value, "region_prefix": user.region_prefix},
+        {"role": user.role.value, "region_prefix": user.region_prefix, "issuer_id": user.issuer_id},
     )
     return JSONResponse(user.public(), 201)
 
@@ -96,6 +106,7 @@ async def users_update(request: Request) -> JSONResponse:
         role=Role(body["role"]) if "role" in body else None,
         region_prefix=body.get("region_prefix"),
         is_active=body.get("is_active"),
+        issuer_id=body.get("issuer_id"),
     )
     await record_audit(
         state.db,
@@ -109,11 +120,13 @@ async def users_update(request: Request) -> JSONResponse:
                 "role": user.role.value,
                 "region_prefix": user.region_prefix,
                 "is_active": user.is_active,
+                "issuer_id": user.issuer_id,
             },
             "after": {
                 "role": changed.role.value,
                 "region_prefix": changed.region_prefix,
                 "is_active": changed.is_active,
+                "issuer_id": changed.issuer_id,
             },
         },
     )

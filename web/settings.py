@@ -84,6 +84,10 @@ def _optional_secret(raw: str) -> Secret | None:
     return Secret(raw) if raw else None
 
 
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw) if raw else None
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("SINGGAH_DATA_DIR", "data_dir", Path, Path("data"),
             "Folder for the SQLite database, generated secrets and caches."),
@@ -119,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Language when the browser states no preference: id (Bahasa Indonesia) or en."),
     Setting("SINGGAH_LOG_LEVEL", "log_level", str, "INFO",
             "Python logging level: DEBUG, INFO, WARNING or ERROR."),
+    Setting("SINGGAH_COLOUR_RULES_FILE", "colour_rules_file", _optional_path, None,
+            "JSON file with the entry colour rules; empty means the shipped PeduliLindungi "
+            "rules (docs/certificates.md)."),
 )  # fmt: skip
 
 
@@ -141,6 +148,7 @@ class Settings:
     sqlite_pool_size: int = 4
     default_language: str = "id"
     log_level: str = "INFO"
+    colour_rules_file: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:

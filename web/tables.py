@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 
+from certificates.tables import issuers
 from venues.tables import venues as venue_table
 
 metadata = sa.MetaData()
@@ -17,6 +18,7 @@ users = sa.Table(
     sa.Column("display_name", sa.Text, nullable=False),
     sa.Column("is_active", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("issuer_id", sa.BigInteger, sa.ForeignKey(issuers.c.id)),  # issuer staff only
 )
 
 sessions = sa.Table(
