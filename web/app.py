@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -24,6 +25,7 @@ from venues.tokens import SignatureCache
 from web import (
     pages,
     pages_certificates,
+    pages_checkin,
     pages_venues,
     routes_accounts,
     routes_certificates,
@@ -48,6 +50,17 @@ def format_timestamp(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def local_time_filter(zone: str) -> Callable[[int], str]:
+    """Seconds since the epoch as a local date and time for pages, in the configured zone."""
+    tz = ZoneInfo(zone)
+
+    def local_time(seconds: int) -> str:
+        moment = datetime.fromtimestamp(seconds, tz)
+        return moment.strftime("%d-%m-%Y %H:%M ") + (moment.tzname() or "")
+
+    return local_time
+
+
 def all_routes() -> list[BaseRoute]:
     static = str(resources.files("web").joinpath("static"))
     return [
@@ -59,6 +72,7 @@ def all_routes() -> list[BaseRoute]:
         *pages.routes,
         *pages_venues.routes,
         *pages_certificates.routes,
+        *pages_checkin.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 
@@ -88,6 +102,7 @@ def create_app(
         context_processors=[template_context],
     )
     templates.env.filters["timestamp"] = format_timestamp
+    templates.env.filters["localtime"] = local_time_filter(settings.timezone)
     app = Starlette(
         routes=all_routes(),
         middleware=[

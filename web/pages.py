@@ -29,7 +29,7 @@ DASHBOARD_SECTIONS: dict[Role, tuple[tuple[str, str | None], ...]] = {
         ("dash.official.arrivals", None),
         ("dash.official.venues", "/venues"),
     ),
-    Role.VENUE_MANAGER: (("dash.manager.venues", "/venues"), ("dash.manager.occupancy", None)),
+    Role.VENUE_MANAGER: (("dash.manager.venues", "/venues"), ("dash.manager.occupancy", "/venues")),
     Role.CHECKPOINT_OFFICER: (("dash.officer.assisted", None), ("dash.officer.travellers", None)),
     Role.ISSUER: (("dash.issuer.issue", "/certificates/issue"), ("dash.issuer.issued", None)),
 }

@@ -20,7 +20,6 @@ from venues.registry import (
     create_venue,
     update_venue,
     venue_token,
-    verify_venue_token,
 )
 from venues.tokens import checkin_url
 from web.accounts import Role, record_audit
@@ -168,13 +167,6 @@ async def keys_retire_form(request: Request) -> Response:
     return RedirectResponse("/admin/keys", 303)
 
 
-async def poster_landing(request: Request) -> Response:
-    """The page a poster's QR code opens on a phone."""
-    state = request.app.state
-    venue = await verify_venue_token(state.db, request.path_params["token"], state.signatures)
-    return render(request, "checkin.html", venue=venue, token=request.path_params["token"])
-
-
 routes = [
     Route("/venues", venues_page, methods=["GET"]),
     Route("/venues/new", venue_new, methods=["GET"]),
@@ -184,5 +176,4 @@ routes = [
     Route("/admin/keys", keys_page, methods=["GET"]),
     Route("/admin/keys/rotate", keys_rotate_form, methods=["POST"]),
     Route("/admin/keys/{kid}/retire", keys_retire_form, methods=["POST"]),
-    Route("/c/{token}", poster_landing, methods=["GET"]),
 ]

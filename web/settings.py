@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class Secret:
@@ -74,6 +75,14 @@ def _language(raw: str) -> str:
     return raw
 
 
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {raw!r}") from exc
+    return raw
+
+
 def _base_url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
@@ -121,6 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Long-lived SQLite connections kept open (WAL readers run in parallel)."),
     Setting("SINGGAH_DEFAULT_LANGUAGE", "default_language", _language, "id",
             "Language when the browser states no preference: id (Bahasa Indonesia) or en."),
+    Setting("SINGGAH_TIMEZONE", "timezone", _timezone, "Asia/Jakarta",
+            "Time zone for times shown on pages (WIB by default; Asia/Makassar, Asia/Jayapura)."),
     Setting("SINGGAH_LOG_LEVEL", "log_level", str, "INFO",
             "Python logging level: DEBUG, INFO, WARNING or ERROR."),
     Setting("SINGGAH_COLOUR_RULES_FILE", "colour_rules_file", _optional_path, None,
@@ -147,6 +158,7 @@ class Settings:
     login_window_minutes: int = 15
     sqlite_pool_size: int = 4
     default_language: str = "id"
+    timezone: str = "Asia/Jakarta"
     log_level: str = "INFO"
     colour_rules_file: Path | None = None
 
