@@ -26,10 +26,12 @@ from web import (
     pages,
     pages_certificates,
     pages_checkin,
+    pages_exposure,
     pages_venues,
     routes_accounts,
     routes_certificates,
     routes_checkin,
+    routes_exposure,
     routes_system,
     routes_venues,
 )
@@ -68,11 +70,13 @@ def all_routes() -> list[BaseRoute]:
         *routes_accounts.routes,
         *routes_venues.routes,
         *routes_checkin.routes,
+        *routes_exposure.routes,
         *routes_certificates.routes,
         *pages.routes,
         *pages_venues.routes,
         *pages_certificates.routes,
         *pages_checkin.routes,
+        *pages_exposure.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from certificates.errors import CertificateError
 from checkin.errors import CheckinError
+from exposure.errors import ExposureError
 from venues.errors import VenueError
 
 logger = logging.getLogger("singgah.errors")
@@ -29,7 +30,12 @@ logger = logging.getLogger("singgah.errors")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 API_PREFIXES = ("/api/", "/.well-known/", "/healthz")
 
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (VenueError, CertificateError, CheckinError)
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (
+    VenueError,
+    CertificateError,
+    CheckinError,
+    ExposureError,
+)
 
 HTTP_SLUGS = {
     400: ("bad-request", "Bad request"),

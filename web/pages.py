@@ -24,8 +24,8 @@ DASHBOARD_SECTIONS: dict[Role, tuple[tuple[str, str | None], ...]] = {
         ("dash.admin.audit", None),
     ),
     Role.HEALTH_OFFICIAL: (
-        ("dash.official.cases", None),
-        ("dash.official.runs", None),
+        ("dash.official.cases", "/cases"),
+        ("dash.official.runs", "/cases"),
         ("dash.official.arrivals", None),
         ("dash.official.venues", "/venues"),
     ),

@@ -118,6 +118,14 @@ SETTINGS: tuple[Setting, ...] = (
             "A resent offline scan within this many minutes of a visit is that visit."),
     Setting("SINGGAH_JOB_INTERVAL_SECONDS", "job_interval_seconds", _positive_int, 60,
             "How often `serve` runs its background jobs (auto-checkout)."),
+    Setting("SINGGAH_CLOSE_CONTACT_MINUTES", "close_contact_minutes", _positive_int, 15,
+            "Overlap with a case (its aerosol tail included) that makes a close contact."),
+    Setting("SINGGAH_AEROSOL_TAIL", "aerosol_tail", _bool, True,
+            "Extend a case's presence by min(visit length, 30 min) after they left."),
+    Setting("SINGGAH_INFECTIOUS_DAYS_BEFORE", "infectious_days_before", _positive_int, 2,
+            "Days before symptom onset (or the positive test) that a case's window starts."),
+    Setting("SINGGAH_EMERGENCY_NUMBER", "emergency_number", str, "119",
+            "The emergency number alert and isolation pages call (tel: link)."),
     Setting("SINGGAH_MAX_BODY_BYTES", "max_body_bytes", _positive_int, 65536,
             "Largest request body accepted; larger ones get 413."),
     Setting("SINGGAH_SESSION_HOURS", "session_hours", _positive_int, 12,
@@ -152,6 +160,10 @@ class Settings:
     max_visit_hours: int = 12
     repeat_scan_minutes: int = 10
     job_interval_seconds: int = 60
+    close_contact_minutes: int = 15
+    aerosol_tail: bool = True
+    infectious_days_before: int = 2
+    emergency_number: str = "119"
     max_body_bytes: int = 65536
     session_hours: int = 12
     login_max_failures: int = 5

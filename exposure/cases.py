@@ -1,0 +1,228 @@
+"""Positive cases: who they are (visitors), where (a region, for officials' scope), and when
+they were infectious.
+
+The infectious window starts ``days_before`` days (2 by default) before symptom onset, or before
+the positive test without symptoms, at midnight in the configured time zone, and never before the
+look-back (14 days). It ends when the case is registered (isolation starts). A case from an
+official is confirmed at once; one from an accredited lab is pending until an official confirms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from databases import Database
+
+from checkin.tables import visitors
+from exposure.errors import CaseNotConfirmed, CaseNotFound, InvalidCase
+from exposure.tables import case_people, cases, exposures
+
+
+@dataclass(frozen=True)
+class CaseRules:
+    days_before: int = 2
+    lookback_days: int = 14
+    timezone: str = "Asia/Jakarta"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    region_code: str
+    positive_on: date
+    onset_on: date | None
+    window_start: int
+    window_end: int
+    status: str
+    source: str
+    created_at: int
+    people: tuple[str, ...] = ()
+
+    def public(self) -> dict[str, Any]:
+        from checkin.visits import iso
+
+        return {
+            "id": self.id,
+            "status": self.status,
+            "source": self.source,
+            "region_code": self.region_code,
+            "positive_on": self.positive_on.isoformat(),
+            "onset_on": self.onset_on.isoformat() if self.onset_on else None,
+            "window": {"start": iso(self.window_start), "end": iso(self.window_end)},
+            "people": len(self.people),
+        }
+
+
+def infectious_window(
+    positive_on: date, onset_on: date | None, now: datetime, rules: CaseRules
+) -> tuple[int, int]:
+    """(start, end) in epoch seconds; `InvalidCase` for dates that cannot be."""
+    today = now.astimezone(ZoneInfo(rules.timezone)).date()
+    if positive_on > today:
+        raise InvalidCase("the positive result date is in the future")
+    if onset_on is not None and onset_on > today:
+        raise InvalidCase("the symptom onset date is in the future")
+    if positive_on < today - timedelta(days=rules.lookback_days):
+        raise InvalidCase(
+            f"the positive result is older than the {rules.lookback_days}-day look-back"
+        )
+    first_day = (onset_on or positive_on) - timedelta(days=rules.days_before)
+    start = datetime.combine(first_day, time(0), ZoneInfo(rules.timezone))
+    earliest = now - timedelta(days=rules.lookback_days)
+    end = int(now.timestamp())
+    window_start = int(max(start, earliest).timestamp())
+    if window_start >= end:
+        raise InvalidCase(f"the infectious window is older than {rules.lookback_days} days")
+    return window_start, end
+
+
+async def create_case(
+    db: Database,
+    *,
+    visitor_ids: list[str],
+    region_code: str,
+    positive_on: date,
+    onset_on: date | None,
+    now: datetime,
+    rules: CaseRules,
+    source: str = "official",
+    created_by: int | None = None,
+) -> Case:
+    """A case for the person behind ``visitor_ids`` (one person may have several: a phone and a
+    staff-assisted record found by NIK). Confirmed when an official registers it."""
+    start, end = infectious_window(positive_on, onset_on, now, rules)
+    status = "confirmed" if source == "official" else "pending"
+    moment = int(now.timestamp())
+    async with db.transaction():
+        case_id = await db.fetch_val(
+            sa.insert(cases)
+            .values(
+                region_code=region_code,
+                positive_on=positive_on.isoformat(),
+                onset_on=onset_on.isoformat() if onset_on else None,
+                window_start=start,
+                window_end=end,
+                status=status,
+                source=source,
+                created_at=moment,
+                created_by=created_by,
+                confirmed_at=moment if status == "confirmed" else None,
+                confirmed_by=created_by if status == "confirmed" else None,
+            )
+            .returning(cases.c.id)
+        )
+        for visitor_id in dict.fromkeys(visitor_ids):
+            await db.execute(sa.insert(case_people).values(case_id=case_id, visitor_id=visitor_id))
+    return Case(
+        case_id,
+        region_code,
+        positive_on,
+        onset_on,
+        start,
+        end,
+        status,
+        source,
+        moment,
+        tuple(dict.fromkeys(visitor_ids)),
+    )
+
+
+def _case(row: Any, people: tuple[str, ...]) -> Case:
+    return Case(
+        id=row["id"],
+        region_code=row["region_code"],
+        positive_on=date.fromisoformat(row["positive_on"]),
+        onset_on=date.fromisoformat(row["onset_on"]) if row["onset_on"] else None,
+        window_start=row["window_start"],
+        window_end=row["window_end"],
+        status=row["status"],
+        source=row["source"],
+        created_at=row["created_at"],
+        people=people,
+    )
+
+
+def in_region(column: sa.ColumnElement[str], prefix: str | None) -> sa.ColumnElement[bool]:
+    """``column`` is the region ``prefix`` or inside it; no prefix means everywhere."""
+    if prefix is None:
+        return sa.true()
+    return sa.or_(column == prefix, column.like(prefix + ".%"))
+
+
+async def find_case(db: Database, case_id: int, region_prefix: str | None = None) -> Case:
+    """The case, if it is inside ``region_prefix`` (the official's scope, in the query)."""
+    row = await db.fetch_one(
+        sa.select(cases).where(cases.c.id == case_id, in_region(cases.c.region_code, region_prefix))
+    )
+    if row is None:
+        raise CaseNotFound(f"there is no case {case_id} in your region")
+    people = await db.fetch_all(
+        sa.select(case_people.c.visitor_id).where(case_people.c.case_id == case_id)
+    )
+    return _case(row, tuple(p[0] for p in people))
+
+
+async def list_cases(
+    db: Database, region_prefix: str | None, status: str | None = None
+) -> list[Case]:
+    query = (
+        sa.select(cases)
+        .where(in_region(cases.c.region_code, region_prefix))
+        .order_by(cases.c.created_at.desc(), cases.c.id.desc())
+    )
+    if status:
+        query = query.where(cases.c.status == status)
+    return [_case(row, ()) for row in await db.fetch_all(query)]
+
+
+async def confirm_case(db: Database, case: Case, now: datetime, confirmed_by: int) -> Case:
+    if case.status == "confirmed":
+        return case
+    await db.execute(
+        sa.update(cases)
+        .where(cases.c.id == case.id)
+        .values(status="confirmed", confirmed_at=int(now.timestamp()), confirmed_by=confirmed_by)
+    )
+    return Case(**{**case.__dict__, "status": "confirmed"})
+
+
+def require_confirmed(found: list[Case]) -> None:
+    pending = [case.id for case in found if case.status != "confirmed"]
+    if pending:
+        raise CaseNotConfirmed(f"confirm these cases before running exposures: {pending}")
+
+
+async def visitors_by_hash(db: Database, column: str, value_hash: str) -> list[str]:
+    rows = await db.fetch_all(
+        sa.select(visitors.c.id).where(visitors.c[column] == value_hash).order_by(visitors.c.id)
+    )
+    return [row[0] for row in rows]
+
+
+@dataclass(frozen=True)
+class CaseStatus:
+    """What the door colour needs to know about a person from cases and exposures."""
+
+    positive_on: date | None
+    close_contact_at: int | None
+
+
+async def case_status(db: Database, visitor_id: str, now: datetime, days: int = 14) -> CaseStatus:
+    since = int((now - timedelta(days=days)).timestamp())
+    positive = await db.fetch_val(
+        sa.select(sa.func.max(cases.c.positive_on))
+        .select_from(cases.join(case_people, case_people.c.case_id == cases.c.id))
+        .where(case_people.c.visitor_id == visitor_id, cases.c.status == "confirmed")
+    )
+    contact = await db.fetch_val(
+        sa.select(sa.func.max(exposures.c.exposed_until)).where(
+            exposures.c.visitor_id == visitor_id,
+            exposures.c.risk == "close",
+            exposures.c.exposed_until >= since,
+        )
+    )
+    return CaseStatus(date.fromisoformat(positive) if positive else None, contact)

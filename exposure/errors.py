@@ -1,0 +1,31 @@
+"""Errors of the exposure package. Each carries its HTTP status, a stable slug and a title."""
+
+
+class ExposureError(Exception):
+    status = 400
+    slug = "exposure-error"
+    title = "Exposure request refused"
+
+
+class InvalidCase(ExposureError):
+    status = 422
+    slug = "invalid-case"
+    title = "Invalid case"
+
+
+class CaseNotFound(ExposureError):
+    status = 404
+    slug = "case-not-found"
+    title = "Case not found"
+
+
+class CaseNotConfirmed(ExposureError):
+    status = 409
+    slug = "case-not-confirmed"
+    title = "Case not confirmed"
+
+
+class RunNotFound(ExposureError):
+    status = 404
+    slug = "exposure-run-not-found"
+    title = "Exposure run not found"

@@ -1,0 +1,236 @@
+"""Exposure runs: preview (dry run) and confirm.
+
+A preview counts contacts by risk, by venue and by region and notifies nobody. A confirmed run
+records the exposures and hotspots and queues the notifications in the same transaction: close
+contacts get an exposure alert, everyone else who overlapped a case gets a venue alert (NHS's
+"warn and inform"), and each hotspot venue's managers are told. Notifications carry a dedupe key
+per case and person, so re-running for the same case never alerts anyone twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+from sqlalchemy.dialects import postgresql, sqlite
+
+from exposure.cases import in_region
+from exposure.errors import RunNotFound
+from exposure.matching import Contact, Hotspot, MatchRules, hotspots, match_contacts
+from exposure.tables import exposure_runs, exposures, notifications
+from exposure.tables import hotspots as hotspot_table
+from venues.tables import venues
+
+INSERT_CHUNK = 400  # rows per multi-row INSERT: well under SQLite's bound-variable limit
+
+
+@dataclass(frozen=True)
+class RunResult:
+    id: int
+    dry_run: bool
+    case_ids: tuple[int, ...]
+    contacts: list[Contact]
+    hotspots: list[Hotspot]
+    venue_regions: dict[int, str] = field(default_factory=dict)
+    venue_names: dict[int, str] = field(default_factory=dict)
+    duration_ms: int = 0
+
+    def counts(self) -> dict[str, int]:
+        by_risk = Counter(contact.risk for contact in self.contacts)
+        return {"close": by_risk["close"], "low": by_risk["low"]}
+
+    def by_venue(self) -> list[dict[str, Any]]:
+        counts: dict[int, Counter[str]] = {}
+        for spot in self.hotspots:
+            counts.setdefault(spot.venue_id, Counter())
+        for contact in self.contacts:
+            counts.setdefault(contact.venue_id, Counter())[contact.risk] += 1
+        return [
+            {
+                "venue_id": venue_id,
+                "name": self.venue_names.get(venue_id, ""),
+                "region_code": self.venue_regions.get(venue_id, ""),
+                "close": found["close"],
+                "low": found["low"],
+            }
+            for venue_id, found in sorted(counts.items())
+        ]
+
+    def by_region(self) -> list[dict[str, Any]]:
+        counts: dict[str, Counter[str]] = {}
+        for contact in self.contacts:
+            region = self.venue_regions.get(contact.venue_id, "")
+            counts.setdefault(region, Counter())[contact.risk] += 1
+        return [
+            {"region_code": region, "close": found["close"], "low": found["low"]}
+            for region, found in sorted(counts.items())
+        ]
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "dry_run": self.dry_run,
+            "case_ids": list(self.case_ids),
+            "contacts": self.counts(),
+            "venues": self.by_venue(),
+            "regions": self.by_region(),
+            "duration_ms": self.duration_ms,
+        }
+
+
+async def _venue_facts(db: Database, venue_ids: set[int]) -> tuple[dict[int, str], dict[int, str]]:
+    if not venue_ids:
+        return {}, {}
+    rows = await db.fetch_all(
+        sa.select(venues.c.id, venues.c.region_code, venues.c.name).where(
+            venues.c.id.in_(sorted(venue_ids))
+        )
+    )
+    return {r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows}
+
+
+async def insert_rows(db: Database, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await db.execute(sa.insert(table).values(rows[start : start + INSERT_CHUNK]))
+
+
+async def queue_notifications(db: Database, rows: list[dict[str, Any]]) -> None:
+    """Insert notifications, skipping any whose dedupe key was queued before."""
+    dialect_insert = postgresql.insert if db.url.dialect == "postgresql" else sqlite.insert
+    for start in range(0, len(rows), INSERT_CHUNK):
+        statement = dialect_insert(notifications).values(rows[start : start + INSERT_CHUNK])
+        await db.execute(statement.on_conflict_do_nothing(index_elements=["dedupe_key"]))
+
+
+def _notices(result: RunResult, now: int) -> list[dict[str, Any]]:
+    def notice(kind: str, recipient_kind: str, recipient: str, key: str, **payload: Any) -> dict:
+        return {
+            "recipient_kind": recipient_kind,
+            "recipient_id": recipient,
+            "kind": kind,
+            "payload": json.dumps({"kind": kind, **payload}, sort_keys=True),
+            "dedupe_key": key,
+            "created_at": now,
+        }
+
+    rows = [
+        notice(
+            "exposure_alert" if c.risk == "close" else "venue_alert",
+            "visitor",
+            c.visitor_id,
+            f"{c.risk}:{c.case_id}:{c.visitor_id}",
+            venue_id=c.venue_id,
+            venue_name=result.venue_names.get(c.venue_id, ""),
+            risk=c.risk,
+            exposed_from=c.exposed_from,
+            exposed_until=c.exposed_until,
+            region_code=result.venue_regions.get(c.venue_id, ""),
+        )
+        for c in result.contacts
+    ]
+    rows += [
+        notice(
+            "hotspot_venue",
+            "venue",
+            str(h.venue_id),
+            f"hotspot:{h.case_id}:{h.venue_id}",
+            venue_id=h.venue_id,
+            venue_name=result.venue_names.get(h.venue_id, ""),
+            hot_from=h.hot_from,
+            hot_until=h.hot_until,
+        )
+        for h in result.hotspots
+    ]
+    return rows
+
+
+async def run_exposures(
+    db: Database,
+    case_ids: list[int],
+    *,
+    now: datetime,
+    rules: MatchRules,
+    dry_run: bool,
+    triggered_by: int | None,
+) -> RunResult:
+    began = time.perf_counter()
+    contacts = await match_contacts(db, case_ids, now, rules)
+    spots = await hotspots(db, case_ids, now, rules)
+    regions, names = await _venue_facts(
+        db, {c.venue_id for c in contacts} | {h.venue_id for h in spots}
+    )
+    result = RunResult(0, dry_run, tuple(case_ids), contacts, spots, regions, names)
+    moment = int(now.timestamp())
+    duration = round((time.perf_counter() - began) * 1000)
+    async with db.transaction():
+        run_id = await db.fetch_val(
+            sa.insert(exposure_runs)
+            .values(
+                dry_run=dry_run,
+                case_ids=json.dumps(case_ids),
+                parameters=json.dumps(asdict(rules)),
+                triggered_by=triggered_by,
+                created_at=moment,
+                duration_ms=duration,
+                venues=len(result.by_venue()),
+                close_contacts=result.counts()["close"],
+                low_contacts=result.counts()["low"],
+            )
+            .returning(exposure_runs.c.id)
+        )
+        if not dry_run:
+            await insert_rows(
+                db,
+                exposures,
+                [
+                    {"run_id": run_id, **asdict(c), "overlap_seconds": c.overlap_seconds}
+                    for c in contacts
+                ],
+            )
+            await insert_rows(db, hotspot_table, [{"run_id": run_id, **asdict(h)} for h in spots])
+            await queue_notifications(db, _notices(result, moment))
+    return RunResult(run_id, dry_run, tuple(case_ids), contacts, spots, regions, names, duration)
+
+
+async def find_run(db: Database, run_id: int) -> dict[str, Any]:
+    row = await db.fetch_one(sa.select(exposure_runs).where(exposure_runs.c.id == run_id))
+    if row is None:
+        raise RunNotFound(f"there is no exposure run {run_id}")
+    return {
+        **dict(row._mapping),
+        "case_ids": json.loads(row["case_ids"]),
+        "parameters": json.loads(row["parameters"]),
+    }
+
+
+async def run_contacts(
+    db: Database, run_id: int, region_prefix: str | None
+) -> list[dict[str, Any]]:
+    """The run's contacts at venues inside ``region_prefix`` (the official's scope, in SQL)."""
+    rows = await db.fetch_all(
+        sa.select(exposures, venues.c.name.label("venue_name"), venues.c.region_code)
+        .select_from(exposures.join(venues, venues.c.id == exposures.c.venue_id))
+        .where(exposures.c.run_id == run_id, in_region(venues.c.region_code, region_prefix))
+        .order_by(exposures.c.risk, exposures.c.overlap_seconds.desc())
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def notifications_for(
+    db: Database, recipient_kind: str, recipient_id: str
+) -> list[dict[str, Any]]:
+    rows = await db.fetch_all(
+        sa.select(notifications)
+        .where(
+            notifications.c.recipient_kind == recipient_kind,
+            notifications.c.recipient_id == recipient_id,
+        )
+        .order_by(notifications.c.created_at.desc(), notifications.c.id.desc())
+    )
+    return [{**dict(row._mapping), "payload": json.loads(row["payload"])} for row in rows]

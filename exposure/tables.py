@@ -1,0 +1,85 @@
+"""Tables owned by the exposure package."""
+
+import sqlalchemy as sa
+
+from checkin.tables import visitors
+from venues.tables import regions, venues
+
+metadata = sa.MetaData()
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("region_code", sa.Text, sa.ForeignKey(regions.c.code), nullable=False),
+    sa.Column("positive_on", sa.Text, nullable=False),
+    sa.Column("onset_on", sa.Text),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
+    sa.Column("window_end", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.BigInteger),
+    sa.Column("confirmed_at", sa.BigInteger),
+    sa.Column("confirmed_by", sa.BigInteger),
+)
+
+case_people = sa.Table(
+    "case_people",
+    metadata,
+    sa.Column("case_id", sa.BigInteger, sa.ForeignKey(cases.c.id), primary_key=True),
+    sa.Column("visitor_id", sa.Text, sa.ForeignKey(visitors.c.id), primary_key=True),
+)
+
+exposure_runs = sa.Table(
+    "exposure_runs",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("case_ids", sa.Text, nullable=False),
+    sa.Column("parameters", sa.Text, nullable=False),
+    sa.Column("triggered_by", sa.BigInteger),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("close_contacts", sa.Integer, nullable=False),
+    sa.Column("low_contacts", sa.Integer, nullable=False),
+    sa.Column("venues", sa.Integer, nullable=False),
+)
+
+exposures = sa.Table(
+    "exposures",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("run_id", sa.BigInteger, sa.ForeignKey(exposure_runs.c.id), nullable=False),
+    sa.Column("case_id", sa.BigInteger, sa.ForeignKey(cases.c.id), nullable=False),
+    sa.Column("visitor_id", sa.Text, sa.ForeignKey(visitors.c.id), nullable=False),
+    sa.Column("venue_id", sa.BigInteger, sa.ForeignKey(venues.c.id), nullable=False),
+    sa.Column("risk", sa.Text, nullable=False),
+    sa.Column("overlap_seconds", sa.Integer, nullable=False),
+    sa.Column("exposed_from", sa.BigInteger, nullable=False),
+    sa.Column("exposed_until", sa.BigInteger, nullable=False),
+)
+
+hotspots = sa.Table(
+    "hotspots",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("run_id", sa.BigInteger, sa.ForeignKey(exposure_runs.c.id), nullable=False),
+    sa.Column("case_id", sa.BigInteger, sa.ForeignKey(cases.c.id), nullable=False),
+    sa.Column("venue_id", sa.BigInteger, sa.ForeignKey(venues.c.id), nullable=False),
+    sa.Column("hot_from", sa.BigInteger, nullable=False),
+    sa.Column("hot_until", sa.BigInteger, nullable=False),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("recipient_kind", sa.Text, nullable=False),
+    sa.Column("recipient_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("dedupe_key", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("read_at", sa.BigInteger),
+)

@@ -1,0 +1,1 @@
+-- Reserved for traveller registration (issue 4), merged separately.

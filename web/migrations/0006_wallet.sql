@@ -1,0 +1,1 @@
+-- Reserved for the visitor wallet (issue 5), merged separately.
