@@ -25,6 +25,8 @@ FORMATS = {
     "svg": lambda response: svg_image(response.text),
 }
 
+MEDIA = {"png": "image/png", "pdf": "application/pdf", "svg": "image/svg+xml"}
+
 
 def poster_url(image: Image.Image) -> str:
     urls = decoded_urls(image)
@@ -52,11 +54,7 @@ async def test_each_poster_format_decodes_to_a_url_that_verifies(client, db, kek
     response = await client.get(f"/api/venues/{venue.id}/poster.{fmt}", headers=admin)
 
     assert response.status_code == 200
-    assert response.headers["content-type"].split(";")[0] == {
-        "png": "image/png",
-        "pdf": "application/pdf",
-        "svg": "image/svg+xml",
-    }[fmt]
+    assert response.headers["content-type"].split(";")[0] == MEDIA[fmt]
     assert response.headers["content-disposition"] == (
         f'attachment; filename="singgah-poster-{venue.code}.{fmt}"'
     )
