@@ -27,6 +27,7 @@ from venues.errors import (
     VenueNotFound,
 )
 from venues.keys import SigningKey, current_signer
+from venues.posters import PosterContent
 from venues.regions import REGION_CODE, covers
 from venues.tables import regions, signing_keys, venues
 from venues.tokens import SignatureCache, checkin_url, parse_token, sign_token
@@ -266,6 +267,16 @@ async def venue_token(db: Database, venue: Venue, kek: bytes) -> tuple[str, Sign
     key, private_key = await current_signer(db, kek)
     issued_at = max(key.created_at, venue.created_at)
     return sign_token(private_key, key.kid, venue.id, issued_at), key
+
+
+async def venue_poster(
+    db: Database, venue: Venue, kek: bytes, base_url: str
+) -> tuple[PosterContent, SigningKey]:
+    """What ``venue``'s poster shows under the current key (name, code, region name and the
+    check-in URL), and that key. The same until the key rotates or the venue is edited."""
+    token, key = await venue_token(db, venue, kek)
+    region_name = await _region_name(db, venue.region_code)
+    return PosterContent(venue.name, venue.code, checkin_url(base_url, token), region_name), key
 
 
 async def verify_venue_token(db: Database, token: str, signatures: SignatureCache) -> Venue:

@@ -29,8 +29,15 @@ from certificates.trust_list import import_trusted, parse_trust_list, verify_wit
 from certificates.verify import verify_hc1
 from venues.errors import VenueError
 from venues.keys import create_key, ensure_signing_key, list_keys, retire_key
-from venues.regions import import_regions, parse_regions_csv, seed_regions_if_empty
-from venues.registry import import_venues, parse_venues_csv, venue_token
+from venues.posters import render_posters_pdf
+from venues.regions import find_region, import_regions, parse_regions_csv, seed_regions_if_empty
+from venues.registry import (
+    import_venues,
+    list_venues,
+    parse_venues_csv,
+    venue_poster,
+    venue_token,
+)
 from venues.tokens import checkin_url
 from web.accounts import Role, create_api_token, create_user, find_user_by_email, record_audit
 from web.clock import SystemClock
@@ -204,6 +211,20 @@ async def _venues_import(settings: Settings, args: argparse.Namespace) -> None:
             print(json.dumps(line))
 
 
+async def _venues_posters(settings: Settings, args: argparse.Namespace) -> None:
+    kek = venue_key_encryption_key(settings)
+    async with connected(settings) as db:
+        region = await find_region(db, args.region)
+        found = await list_venues(db, region_prefix=region.code, include_inactive=False)
+        if not found:
+            raise CommandFailed(
+                f"region {region.code} ({region.name}) has no active venues; nothing written"
+            )
+        contents = [(await venue_poster(db, venue, kek, settings.base_url))[0] for venue in found]
+    await anyio.Path(args.output).write_bytes(render_posters_pdf(contents))
+    print(f"wrote {len(contents)} posters of {region.code} {region.name} to {args.output}")
+
+
 async def _create_issuer(settings: Settings, args: argparse.Namespace) -> None:
     async with connected(settings) as db:
         issuer = await create_issuer(
@@ -349,6 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     venue_import.add_argument("file", help="CSV with a header; columns in the README")
     venue_import.set_defaults(func=run_async(_venues_import))
+    posters = venues.add_parser(
+        "posters",
+        help="every active venue of a region in one PDF, one A4 poster a page",
+        description="Write the posters of every active venue in a region (and the regions "
+        "under it) to one PDF, one A4 page per venue, ordered by venue name.",
+    )
+    posters.add_argument(
+        "--region", required=True, help="region code prefix, e.g. 16 (a province) or 16.71"
+    )
+    posters.add_argument("-o", "--output", required=True, metavar="FILE.pdf", help="PDF to write")
+    posters.set_defaults(func=run_async(_venues_posters))
     add_certificate_commands(commands)
     return parser
 

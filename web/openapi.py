@@ -34,6 +34,7 @@ class ApiDoc:
     response: Schema | None = None
     status: int = 200
     query: dict[str, Schema] = field(default_factory=dict)
+    media_types: tuple[str, ...] = ("application/json",)
 
 
 class ApiRoute(Route):
@@ -58,9 +59,11 @@ def api(
     response: Schema | None = None,
     status: int = 200,
     query: dict[str, Schema] | None = None,
+    media_types: tuple[str, ...] = ("application/json",),
 ) -> ApiRoute:
-    """Declare an API route. ``auth`` names who may call it ("public", "admin", ...)."""
-    doc = ApiDoc(summary, auth, tag, body, response, status, query or {})
+    """Declare an API route. ``auth`` names who may call it ("public", "admin", ...);
+    ``media_types`` are what it answers with (``response`` describes the JSON ones)."""
+    doc = ApiDoc(summary, auth, tag, body, response, status, query or {}, media_types)
     return ApiRoute(path, endpoint, methods=[method], doc=doc)
 
 
@@ -78,7 +81,10 @@ def _operation(route: ApiRoute, method: str) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(doc.status): {
             "description": doc.summary,
-            "content": {"application/json": {"schema": doc.response or {}}},
+            "content": {
+                media_type: {"schema": doc.response or {}} if media_type.endswith("json") else {}
+                for media_type in doc.media_types
+            },
         },
         "default": {
             "description": "An RFC 9457 problem",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import re
+from typing import Any, cast
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from venues.keys import create_key, jwks, list_keys, retire_key
+from venues.posters import MEDIA_TYPES, PosterContent, PosterFormat, cached_poster
 from venues.regions import parse_region_code
 from venues.registry import (
     COLOURS,
@@ -18,13 +22,14 @@ from venues.registry import (
     VenueKind,
     create_venue,
     update_venue,
+    venue_poster,
     venue_token,
     verify_venue_token,
 )
 from venues.tokens import token_from_url
 from web.accounts import Role, find_user_by_email, record_audit
 from web.auth import require_user
-from web.errors import ValidationFailed
+from web.errors import NotFound, ValidationFailed
 from web.keyring import venue_key_encryption_key
 from web.openapi import api
 from web.routes_accounts import REGION
@@ -140,6 +145,52 @@ async def venues_add_manager(request: Request) -> JSONResponse:
     return JSONResponse({"venue_id": venue.id, "user_id": manager.id}, 201)
 
 
+def poster_filename(venue: Venue, fmt: PosterFormat) -> str:
+    """``singgah-poster-PLG-7K3Q.pdf``: only letters, digits and hyphens from the code."""
+    code = re.sub(r"[^A-Za-z0-9-]", "", venue.code) or str(venue.id)
+    return f"singgah-poster-{code}.{fmt}"
+
+
+def poster_etag(kid: str, content: PosterContent, fmt: PosterFormat) -> str:
+    """The key id and a digest of everything the poster shows, so a rotated key, an edited
+    venue or a renamed region each make a new tag."""
+    digest = hashlib.sha256(repr((content, fmt)).encode()).hexdigest()[:16]
+    return f'"{kid}-{digest}"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header (RFC 9110 13.1.2, weak comparison) names ``etag``."""
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+async def venue_poster_file(request: Request) -> Response:
+    """The venue's poster as PDF, SVG or PNG, for whoever may read the venue."""
+    _, venue = await venue_for(request, request.path_params["venue_id"])
+    fmt = request.path_params["format"]
+    if fmt not in MEDIA_TYPES:
+        raise NotFound(f"posters come as {', '.join(MEDIA_TYPES)}, not {fmt!r}")
+    fmt = cast(PosterFormat, fmt)
+    state = request.app.state
+    content, key = await venue_poster(
+        state.db, venue, venue_key_encryption_key(state.settings), state.settings.base_url
+    )
+    etag = poster_etag(key.kid, content, fmt)
+    headers = {
+        "ETag": etag,
+        # Revalidate every time: a key rotation or an edit changes the poster at once.
+        "Cache-Control": "private, no-cache",
+        "Content-Disposition": f'attachment; filename="{poster_filename(venue, fmt)}"',
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    # Rendering takes tens of milliseconds of CPU: keep it off the event loop.
+    body = await run_in_threadpool(cached_poster, content, fmt)
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
 async def qr_verify(request: Request) -> JSONResponse:
     body = await read_json(request, VERIFY)
     token = body["token"] if "token" in body else token_from_url(body["url"])
@@ -240,6 +291,15 @@ routes = [
         body=MANAGER,
         status=201,
         response={"type": "object"},
+    ),
+    api(
+        "/api/venues/{venue_id:int}/poster.{format}",
+        venue_poster_file,
+        "GET",
+        "The venue's A4 poster: format pdf (print), svg or png",
+        auth="admin, venue_manager, health_official",
+        tag="venues",
+        media_types=tuple(MEDIA_TYPES.values()),
     ),
     api(
         "/api/qr/verify",
