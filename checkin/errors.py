@@ -35,3 +35,21 @@ class OfflineScanOverlaps(CheckinError):
     status = 409
     slug = "offline-scan-overlaps"
     title = "Offline scan overlaps another visit"
+
+
+class VenueClosed(CheckinError):
+    status = 409
+    slug = "venue-inactive"
+    title = "Venue is not active"
+
+
+class NotACheckpoint(CheckinError):
+    status = 409
+    slug = "not-a-checkpoint"
+    title = "Not a border checkpoint"
+
+
+class InvalidTraveller(CheckinError):
+    status = 422
+    slug = "invalid-traveller"
+    title = "Invalid traveller registration"

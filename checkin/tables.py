@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from venues.tables import venues
+from venues.tables import regions, venues
 
 metadata = sa.MetaData()
 
@@ -42,4 +42,20 @@ occupancy_alerts = sa.Table(
     sa.Column("occupancy", sa.Integer, nullable=False),
     sa.Column("capacity", sa.Integer, nullable=False),
     sa.Column("at", sa.BigInteger, nullable=False),
+)
+
+# A traveller registered at a border checkpoint. Name, phone, NIK, origin and travel history are
+# sealed in `details_sealed`; the destination stays in clear so officials' scope is a query.
+travellers = sa.Table(
+    "travellers",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("visitor_id", sa.Text, sa.ForeignKey(visitors.c.id), nullable=False),
+    sa.Column("visit_id", sa.BigInteger, sa.ForeignKey(visits.c.id)),
+    sa.Column("checkpoint_id", sa.BigInteger, sa.ForeignKey(venues.c.id), nullable=False),
+    sa.Column("destination_region_code", sa.Text, sa.ForeignKey(regions.c.code), nullable=False),
+    sa.Column("mode", sa.Text, nullable=False),
+    sa.Column("details_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("details_key_id", sa.Text, nullable=False),
+    sa.Column("registered_at", sa.BigInteger, nullable=False),
 )

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -91,15 +91,24 @@ def lookup_hash(keys: PersonalDataKeys, kind: str, value: str) -> str:
     return hmac.new(keys.lookup_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def seal_profile(keys: PersonalDataKeys, visitor_id: str, profile: Profile) -> bytes:
+def seal_json(keys: PersonalDataKeys, context: str, data: dict[str, Any]) -> bytes:
+    """``data`` encrypted with AES-GCM; ``context`` (authenticated, not stored) binds the
+    ciphertext to its row, so it cannot be moved to another row and still open."""
     nonce = os.urandom(12)
-    plain = json.dumps({"name": profile.name, "phone": profile.phone, "nik": profile.nik})
-    return nonce + AESGCM(keys.sealing_key).encrypt(nonce, plain.encode(), visitor_id.encode())
+    plain = json.dumps(data).encode()
+    return nonce + AESGCM(keys.sealing_key).encrypt(nonce, plain, context.encode())
+
+
+def unseal_json(keys: PersonalDataKeys, context: str, sealed: bytes) -> dict[str, Any]:
+    return json.loads(AESGCM(keys.sealing_key).decrypt(sealed[:12], sealed[12:], context.encode()))
+
+
+def seal_profile(keys: PersonalDataKeys, visitor_id: str, profile: Profile) -> bytes:
+    return seal_json(keys, visitor_id, asdict(profile))
 
 
 def unseal_profile(keys: PersonalDataKeys, visitor_id: str, sealed: bytes) -> Profile:
-    plain = AESGCM(keys.sealing_key).decrypt(sealed[:12], sealed[12:], visitor_id.encode())
-    return Profile(**json.loads(plain))
+    return Profile(**unseal_json(keys, visitor_id, sealed))
 
 
 def _mac(keys: PersonalDataKeys, visitor_id: str) -> str:
@@ -124,10 +133,16 @@ def visitor_id_from_token(keys: PersonalDataKeys, token: str) -> str:
     return visitor_id
 
 
-def _profile_columns(keys: PersonalDataKeys, visitor_id: str, profile: Profile) -> dict[str, Any]:
+def checked_profile(profile: Profile) -> Profile:
+    """The profile with its NIK checked, its phone number normalised and its name trimmed."""
     phone = normalise_phone(profile.phone) if profile.phone else None
     nik = check_nik(profile.nik) if profile.nik else None
-    profile = Profile(profile.name.strip() if profile.name else None, phone, nik)
+    return Profile((profile.name or "").strip() or None, phone, nik)
+
+
+def _profile_columns(keys: PersonalDataKeys, visitor_id: str, profile: Profile) -> dict[str, Any]:
+    profile = checked_profile(profile)
+    phone, nik = profile.phone, profile.nik
     empty = profile == Profile()
     return {
         "profile_sealed": None if empty else seal_profile(keys, visitor_id, profile),

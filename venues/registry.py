@@ -243,8 +243,10 @@ async def list_venues(
     region_prefix: str | None = None,
     venue_ids: Iterable[int] | None = None,
     include_inactive: bool = True,
+    kind: VenueKind | None = None,
 ) -> list[Venue]:
-    """Venues in a region (by code prefix) and/or among ``venue_ids``, ordered by name."""
+    """Venues in a region (by code prefix) and/or among ``venue_ids`` and/or of one ``kind``,
+    ordered by name."""
     query = sa.select(venues).order_by(venues.c.name, venues.c.id)
     if region_prefix:
         query = query.where(
@@ -257,6 +259,8 @@ async def list_venues(
         query = query.where(venues.c.id.in_(list(venue_ids)))
     if not include_inactive:
         query = query.where(venues.c.is_active == sa.true())
+    if kind is not None:
+        query = query.where(venues.c.kind == kind.value)
     return [_venue(row) for row in await db.fetch_all(query)]
 
 

@@ -24,11 +24,13 @@ from certificates.colour import load_colour_rules
 from venues.tokens import SignatureCache
 from web import (
     pages,
+    pages_assisted,
     pages_certificates,
     pages_checkin,
     pages_exposure,
     pages_venues,
     routes_accounts,
+    routes_assisted,
     routes_certificates,
     routes_checkin,
     routes_exposure,
@@ -71,12 +73,14 @@ def all_routes() -> list[BaseRoute]:
         *routes_venues.routes,
         *routes_checkin.routes,
         *routes_exposure.routes,
+        *routes_assisted.routes,
         *routes_certificates.routes,
         *pages.routes,
         *pages_venues.routes,
         *pages_certificates.routes,
         *pages_checkin.routes,
         *pages_exposure.routes,
+        *pages_assisted.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 

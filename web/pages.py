@@ -26,11 +26,18 @@ DASHBOARD_SECTIONS: dict[Role, tuple[tuple[str, str | None], ...]] = {
     Role.HEALTH_OFFICIAL: (
         ("dash.official.cases", "/cases"),
         ("dash.official.runs", "/cases"),
-        ("dash.official.arrivals", None),
+        ("dash.official.arrivals", "/arrivals"),
         ("dash.official.venues", "/venues"),
     ),
-    Role.VENUE_MANAGER: (("dash.manager.venues", "/venues"), ("dash.manager.occupancy", "/venues")),
-    Role.CHECKPOINT_OFFICER: (("dash.officer.assisted", None), ("dash.officer.travellers", None)),
+    Role.VENUE_MANAGER: (
+        ("dash.manager.venues", "/venues"),
+        ("dash.manager.occupancy", "/venues"),
+        ("dash.officer.assisted", "/assisted"),
+    ),
+    Role.CHECKPOINT_OFFICER: (
+        ("dash.officer.assisted", "/assisted"),
+        ("dash.officer.travellers", "/travellers"),
+    ),
     Role.ISSUER: (("dash.issuer.issue", "/certificates/issue"), ("dash.issuer.issued", None)),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from databases import Database
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -12,7 +13,7 @@ from starlette.routing import Route
 
 from venues.errors import VenueError
 from venues.keys import create_key, list_keys, retire_key
-from venues.regions import list_regions
+from venues.regions import Region, list_regions
 from venues.registry import (
     COLOURS,
     VenueFields,
@@ -54,14 +55,18 @@ def fields_from_form(form: FormData) -> dict[str, Any]:
     }
 
 
-async def form_context(request: Request) -> dict[str, Any]:
-    db = request.app.state.db
+async def region_choices(db: Database) -> list[Region]:
+    """Provinces and their cities, in code order, for a region drop-down."""
     provinces = await list_regions(db)
     cities = [city for province in provinces for city in await list_regions(db, province.code)]
+    return sorted(provinces + cities, key=lambda r: r.code)
+
+
+async def form_context(request: Request) -> dict[str, Any]:
     return {
         "kinds": list(VenueKind),
         "colours": [c for c in COLOURS if c != "black"],
-        "regions": sorted(provinces + cities, key=lambda r: r.code),
+        "regions": await region_choices(request.app.state.db),
     }
 
 

@@ -3,9 +3,15 @@
 Admins: every venue. Venue managers: the venues they manage (read and write). Health officials:
 the venues in their region (read only). Anyone else, or a venue out of scope: 404, so the
 existence of venues outside one's scope does not leak.
+
+Staff-assisted check-in: admins anywhere, venue managers (door staff) at the venues they
+manage, checkpoint officers at border checkpoints only (they are not scoped to a region, and a
+mall's door is its own staff's business).
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 from databases import Database
@@ -13,7 +19,7 @@ from starlette.requests import Request
 
 from venues.errors import VenueNotFound
 from venues.regions import covers
-from venues.registry import Venue, find_venue, list_venues, venue_in_region
+from venues.registry import Venue, VenueKind, find_venue, list_venues, venue_in_region
 from web.accounts import Role, User
 from web.auth import require_user
 from web.errors import Forbidden, NotFound
@@ -21,6 +27,7 @@ from web.tables import venue_managers
 
 VENUE_READERS = (Role.ADMIN, Role.VENUE_MANAGER, Role.HEALTH_OFFICIAL)
 VENUE_WRITERS = (Role.ADMIN, Role.VENUE_MANAGER)
+ASSISTING_STAFF = (Role.ADMIN, Role.VENUE_MANAGER, Role.CHECKPOINT_OFFICER)
 
 
 async def managed_venue_ids(db: Database, user: User) -> set[int]:
@@ -45,17 +52,49 @@ async def may_read(db: Database, user: User, venue: Venue) -> bool:
     return False
 
 
-async def venue_for(request: Request, venue_id: int, *, write: bool = False) -> tuple[User, Venue]:
-    """The signed-in user and the venue, once the user may read it (and change it, if asked)."""
-    user = await require_user(request, *(VENUE_WRITERS if write else VENUE_READERS))
+async def may_assist(db: Database, user: User, venue: Venue) -> bool:
+    """Whether ``user`` may check people in at ``venue`` on their behalf."""
+    if user.role is Role.CHECKPOINT_OFFICER:
+        return venue.kind is VenueKind.BORDER_CHECKPOINT
+    return user.role in VENUE_WRITERS and await may_read(db, user, venue)
+
+
+ScopeRule = Callable[[Database, User, Venue], Awaitable[bool]]
+
+
+async def _venue_in_scope(
+    request: Request, venue_id: int, roles: tuple[Role, ...], allowed: ScopeRule
+) -> tuple[User, Venue]:
+    user = await require_user(request, *roles)
     db = request.app.state.db
     try:
         venue = await find_venue(db, venue_id)
     except VenueNotFound as exc:
         raise NotFound(f"there is no venue {venue_id} you can see") from exc
-    if not await may_read(db, user, venue):
+    if not await allowed(db, user, venue):
         raise NotFound(f"there is no venue {venue_id} you can see")
     return user, venue
+
+
+async def venue_for(request: Request, venue_id: int, *, write: bool = False) -> tuple[User, Venue]:
+    """The signed-in user and the venue, once the user may read it (and change it, if asked)."""
+    roles = VENUE_WRITERS if write else VENUE_READERS
+    return await _venue_in_scope(request, venue_id, roles, may_read)
+
+
+async def assisting_venue(request: Request, venue_id: int) -> tuple[User, Venue]:
+    """The signed-in staff member and the venue, once they may check people in there."""
+    return await _venue_in_scope(request, venue_id, ASSISTING_STAFF, may_assist)
+
+
+async def assistable_venues(db: Database, user: User, kind: VenueKind | None = None) -> list[Venue]:
+    """The active venues (of ``kind``, if given) where ``user`` may check people in."""
+    if user.role is Role.CHECKPOINT_OFFICER:
+        kind = VenueKind.BORDER_CHECKPOINT
+    elif user.role not in VENUE_WRITERS:
+        return []
+    managed = await managed_venue_ids(db, user) if user.role is Role.VENUE_MANAGER else None
+    return await list_venues(db, venue_ids=managed, include_inactive=False, kind=kind)
 
 
 async def visible_venues(db: Database, user: User, region: str | None) -> list[Venue]:
