@@ -91,15 +91,24 @@ def lookup_hash(keys: PersonalDataKeys, kind: str, value: str) -> str:
     return hmac.new(keys.lookup_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def seal_profile(keys: PersonalDataKeys, visitor_id: str, profile: Profile) -> bytes:
+def seal(keys: PersonalDataKeys, context: str, plain: bytes) -> bytes:
+    """``plain`` sealed with AES-GCM; ``context`` (associated data) binds it to its owner and
+    purpose, so a sealed value copied to another row or column does not open."""
     nonce = os.urandom(12)
+    return nonce + AESGCM(keys.sealing_key).encrypt(nonce, plain, context.encode())
+
+
+def unseal(keys: PersonalDataKeys, context: str, sealed: bytes) -> bytes:
+    return AESGCM(keys.sealing_key).decrypt(sealed[:12], sealed[12:], context.encode())
+
+
+def seal_profile(keys: PersonalDataKeys, visitor_id: str, profile: Profile) -> bytes:
     plain = json.dumps({"name": profile.name, "phone": profile.phone, "nik": profile.nik})
-    return nonce + AESGCM(keys.sealing_key).encrypt(nonce, plain.encode(), visitor_id.encode())
+    return seal(keys, visitor_id, plain.encode())
 
 
 def unseal_profile(keys: PersonalDataKeys, visitor_id: str, sealed: bytes) -> Profile:
-    plain = AESGCM(keys.sealing_key).decrypt(sealed[:12], sealed[12:], visitor_id.encode())
-    return Profile(**json.loads(plain))
+    return Profile(**json.loads(unseal(keys, visitor_id, sealed)))
 
 
 def _mac(keys: PersonalDataKeys, visitor_id: str) -> str:

@@ -30,6 +30,7 @@ from web import (
     routes_checkin,
     routes_system,
     routes_venues,
+    routes_wallet,
 )
 from web.clock import Clock, SystemClock
 from web.database import Database, open_database
@@ -56,6 +57,7 @@ def all_routes() -> list[BaseRoute]:
         *routes_venues.routes,
         *routes_checkin.routes,
         *routes_certificates.routes,
+        *routes_wallet.routes,
         *pages.routes,
         *pages_venues.routes,
         *pages_certificates.routes,

@@ -1,11 +1,12 @@
 from certificates.tables import metadata as certificates_metadata
+from checkin.tables import metadata as checkin_metadata
 from tests.factories import START
 from venues.tables import metadata as venues_metadata
 from web.database import Database
 from web.migrations import load_migrations, migrate
 from web.tables import metadata as web_metadata
 
-PACKAGE_METADATA = (web_metadata, venues_metadata, certificates_metadata)
+PACKAGE_METADATA = (web_metadata, venues_metadata, certificates_metadata, checkin_metadata)
 
 
 def test_migrations_are_numbered_without_gaps() -> None:
