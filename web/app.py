@@ -25,6 +25,7 @@ from web import (
     pages,
     pages_certificates,
     pages_venues,
+    pages_wallet,
     routes_accounts,
     routes_certificates,
     routes_checkin,
@@ -61,6 +62,7 @@ def all_routes() -> list[BaseRoute]:
         *pages.routes,
         *pages_venues.routes,
         *pages_certificates.routes,
+        *pages_wallet.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 

@@ -9,40 +9,27 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 
 from certificates.colour import CaseStatus, Colour, Vaccination, load_colour_rules
-from certificates.issuers import find_issued, issue_certificate, revoke_certificate
+from certificates.issuers import find_issued, revoke_certificate
 from checkin.tables import wallet_certificates
 from checkin.visitors import unseal
 from checkin.wallet import WalletCertificate, lasting_colour, visitor_status
 from tests.certificates.support import (
-    issuing_request,
-    make_issuer,
+    issue_to_rina,
     make_signer,
     pcr_entry,
     sign,
     vaccination_dcc,
+    vaccination_entry,
 )
 from tests.factories import START, make_venue, make_visitor, poster_token
-from web.routes_certificates import sealing_key
 
 DOOR_KEYS = {"colour", "allowed", "initials", "valid_until", "reason"}
 
 
-def vaccination_entry(dose: int, series: int) -> dict:
-    entry = vaccination_dcc(dose, series)["v"][0]
-    return {k: v for k, v in entry.items() if k not in ("co", "is", "ci")}
-
-
 @pytest.fixture
-async def issue(db, settings):
-    """Issues certificates to Rina Siregar (initials RS) through a Singgah issuer."""
-    issuer, _ = await make_issuer(db, settings)
-
-    async def issued(entry: dict, kind: str, *, at=START, days: int | None = None):
-        valid_for = timedelta(days=days) if days else None
-        return await issue_certificate(
-            db, issuer, issuing_request(entry, kind), now=at,
-            sealing_key=sealing_key(settings), valid_for=valid_for,
-        )  # fmt: skip
+def issue(db, settings):
+    async def issued(entry: dict, kind: str, **when):
+        return await issue_to_rina(db, settings, entry, kind, **when)
 
     return issued
 
