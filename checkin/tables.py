@@ -59,3 +59,28 @@ travellers = sa.Table(
     sa.Column("details_key_id", sa.Text, nullable=False),
     sa.Column("registered_at", sa.BigInteger, nullable=False),
 )
+
+# A visitor's health certificates. The HC1 (it names the holder and their birth date) is sealed;
+# what the colour rules read is kept in clear: no name, no birth date.
+wallet_certificates = sa.Table(
+    "wallet_certificates",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("visitor_id", sa.Text, sa.ForeignKey(visitors.c.id), nullable=False),
+    sa.Column("certificate_type", sa.Text, nullable=False),
+    sa.Column("ci_hash", sa.Text),
+    sa.Column("issuer_country", sa.Text),
+    sa.Column("dose_number", sa.Integer),
+    sa.Column("series_doses", sa.Integer),
+    sa.Column("test_kind", sa.Text),
+    sa.Column("test_positive", sa.Boolean),
+    sa.Column("sampled_at", sa.BigInteger),
+    sa.Column("recovery_from", sa.BigInteger),
+    sa.Column("recovery_until", sa.BigInteger),
+    sa.Column("issued_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("hc1_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("key_id", sa.Text, nullable=False),
+    sa.Column("added_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("visitor_id", "ci_hash"),
+)

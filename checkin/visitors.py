@@ -91,16 +91,23 @@ def lookup_hash(keys: PersonalDataKeys, kind: str, value: str) -> str:
     return hmac.new(keys.lookup_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def seal_json(keys: PersonalDataKeys, context: str, data: dict[str, Any]) -> bytes:
-    """``data`` encrypted with AES-GCM; ``context`` (authenticated, not stored) binds the
-    ciphertext to its row, so it cannot be moved to another row and still open."""
+def seal(keys: PersonalDataKeys, context: str, plain: bytes) -> bytes:
+    """``plain`` sealed with AES-GCM; ``context`` (associated data) binds it to its owner and
+    purpose, so a sealed value copied to another row or column does not open."""
     nonce = os.urandom(12)
-    plain = json.dumps(data).encode()
     return nonce + AESGCM(keys.sealing_key).encrypt(nonce, plain, context.encode())
 
 
+def unseal(keys: PersonalDataKeys, context: str, sealed: bytes) -> bytes:
+    return AESGCM(keys.sealing_key).decrypt(sealed[:12], sealed[12:], context.encode())
+
+
+def seal_json(keys: PersonalDataKeys, context: str, data: dict[str, Any]) -> bytes:
+    return seal(keys, context, json.dumps(data).encode())
+
+
 def unseal_json(keys: PersonalDataKeys, context: str, sealed: bytes) -> dict[str, Any]:
-    return json.loads(AESGCM(keys.sealing_key).decrypt(sealed[:12], sealed[12:], context.encode()))
+    return json.loads(unseal(keys, context, sealed))
 
 
 def seal_profile(keys: PersonalDataKeys, visitor_id: str, profile: Profile) -> bytes:

@@ -10,13 +10,14 @@ official is confirmed at once; one from an accredited lab is pending until an of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from databases import Database
 
+from certificates.colour import CaseStatus
 from checkin.tables import visitors
 from exposure.errors import CaseNotConfirmed, CaseNotFound, InvalidCase
 from exposure.tables import case_people, cases, exposures
@@ -203,15 +204,9 @@ async def visitors_by_hash(db: Database, column: str, value_hash: str) -> list[s
     return [row[0] for row in rows]
 
 
-@dataclass(frozen=True)
-class CaseStatus:
-    """What the door colour needs to know about a person from cases and exposures."""
-
-    positive_on: date | None
-    close_contact_at: int | None
-
-
 async def case_status(db: Database, visitor_id: str, now: datetime, days: int = 14) -> CaseStatus:
+    """What the door colour needs from cases and exposures: the latest confirmed positive
+    result and the latest close-contact exposure within ``days``."""
     since = int((now - timedelta(days=days)).timestamp())
     positive = await db.fetch_val(
         sa.select(sa.func.max(cases.c.positive_on))
@@ -225,4 +220,9 @@ async def case_status(db: Database, visitor_id: str, now: datetime, days: int = 
             exposures.c.exposed_until >= since,
         )
     )
-    return CaseStatus(date.fromisoformat(positive) if positive else None, contact)
+    return CaseStatus(
+        positive_at=datetime.combine(date.fromisoformat(positive), time(0), UTC)
+        if positive
+        else None,
+        close_contact_at=datetime.fromtimestamp(contact, UTC) if contact else None,
+    )

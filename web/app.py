@@ -29,6 +29,7 @@ from web import (
     pages_checkin,
     pages_exposure,
     pages_venues,
+    pages_wallet,
     routes_accounts,
     routes_assisted,
     routes_certificates,
@@ -36,6 +37,7 @@ from web import (
     routes_exposure,
     routes_system,
     routes_venues,
+    routes_wallet,
 )
 from web.clock import Clock, SystemClock
 from web.database import Database, open_database
@@ -75,12 +77,14 @@ def all_routes() -> list[BaseRoute]:
         *routes_exposure.routes,
         *routes_assisted.routes,
         *routes_certificates.routes,
+        *routes_wallet.routes,
         *pages.routes,
         *pages_venues.routes,
         *pages_certificates.routes,
         *pages_checkin.routes,
         *pages_exposure.routes,
         *pages_assisted.routes,
+        *pages_wallet.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 

@@ -35,6 +35,7 @@ from venues.registry import Venue, verify_venue_token
 from web.accounts import record_audit
 from web.errors import ValidationFailed
 from web.openapi import api
+from web.routes_wallet import DOOR, door_json
 from web.scopes import venue_for
 from web.validation import obj, read_json
 from web.visitors import checkin_rules, require_visitor_id
@@ -86,6 +87,7 @@ CHECKIN_RESULT = {
         "venue": {"type": "object"},
         "occupancy": OCCUPANCY,
         "dependant_visits": {"type": "array", "items": VISIT},
+        "door": DOOR,
     },
 }
 STREAM_REFRESH_SECONDS = 5.0
@@ -194,6 +196,7 @@ async def checkins_create(request: Request) -> JSONResponse:
     payload = checkin_json(result, venue, now) | {"occupancy": final.public()}
     if party:
         payload["dependant_visits"] = [item.visit.public(now) for item in party]
+    payload["door"] = await door_json(request, visitor_id, venue)
     return JSONResponse(payload, 201 if result.created else 200)
 
 

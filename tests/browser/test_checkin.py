@@ -39,6 +39,6 @@ def test_a_phone_checks_in_from_the_poster_url_and_the_manager_sees_it(
     phone.get_by_role("button", name="Check-out").click()
     expect(phone.get_by_test_id("checked-out")).to_be_visible()
     expect(count).to_have_text(str(before), timeout=10_000)
-    phone.get_by_role("link", name="Kunjungan saya").click()
+    phone.locator("#main").get_by_role("link", name="Kunjungan saya").click()
     expect(phone.get_by_test_id("visit")).to_have_count(1)
     manager.context.close()

@@ -10,10 +10,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certificates.hc1 import encode_hc1
 from certificates.issuers import (
+    Issuance,
     Issuer,
     SigningCertificate,
     create_issuer,
     create_signing_certificate,
+    issue_certificate,
+    list_issuers,
 )
 from certificates.signers import (
     CERTIFICATE_TYPES,
@@ -119,3 +122,26 @@ def pcr_entry(result: str = "260415000", sampled: str = "2026-11-22T08:00:00Z") 
     for added_by_singgah in ("co", "is", "ci"):
         del entry[added_by_singgah]
     return {**entry, "sc": sampled}
+
+
+def vaccination_entry(dose: int, series: int) -> dict:
+    """An API entry (without co, is, ci) for dose ``dose`` of ``series``."""
+    entry = vaccination_dcc(dose, series)["v"][0]
+    return {k: v for k, v in entry.items() if k not in ("co", "is", "ci")}
+
+
+async def issue_to_rina(
+    db: Database,
+    settings: Settings,
+    entry: dict,
+    kind: str,
+    *,
+    at: datetime = START,
+    days: int | None = None,
+) -> Issuance:
+    """A certificate for Rina Siregar (initials RS) signed by a Singgah issuer (made once)."""
+    issuer = next(iter(await list_issuers(db)), None) or (await make_issuer(db, settings))[0]
+    return await issue_certificate(
+        db, issuer, issuing_request(entry, kind), now=at, sealing_key=sealing_key(settings),
+        valid_for=timedelta(days=days) if days else None,
+    )  # fmt: skip

@@ -182,3 +182,33 @@ async def test_a_case_by_nik_finds_the_person_and_their_region(client, db) -> No
     ).json()
     assert case["people"] == 1 and case["region_code"] == "16.71"
     assert case["window"]["start"] == "2026-11-16T17:00:00Z"  # onset - 2 days, WIB midnight
+
+
+async def test_close_contacts_and_cases_are_black_at_the_door(client, db, kek, clock) -> None:
+    people = await world(client, db, kek, clock)
+    official = await bearer_for(db, await make_user(db, Role.HEALTH_OFFICIAL, region="16"))
+    case = (
+        await client.post(
+            "/api/cases",
+            headers=official,
+            json={"visitor_id": people["case"]["visitor_id"], "positive_on": "2026-11-23"},
+        )
+    ).json()
+    before = (await client.get("/api/me/status", headers=people["close"]["headers"])).json()
+    assert before["colour"] != "black"
+    await client.post(
+        "/api/exposure-runs", headers=official, json={"case_ids": [case["id"]], "dry_run": False}
+    )
+    for who in ("close", "case"):
+        status = (await client.get("/api/me/status", headers=people[who]["headers"])).json()
+        assert status["colour"] == "black", who
+    assert (await client.get("/api/me/status", headers=people["low"]["headers"])).json()[
+        "colour"
+    ] != "black"
+    token = await poster_token(db, kek, people["venue"])
+    door = (
+        await client.post(
+            "/api/checkins", json={"token": token}, headers=people["close"]["headers"]
+        )
+    ).json()["door"]
+    assert (door["colour"], door["allowed"]) == ("black", False)
