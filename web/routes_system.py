@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from importlib import resources
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Route
 
 from web.openapi import api, openapi_document
 
@@ -28,12 +30,21 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": db.engine})
 
 
+async def service_worker(request: Request) -> FileResponse:
+    """The service worker, served from the site root so its scope is the whole site."""
+    path = resources.files("web").joinpath("static/sw.js")
+    return FileResponse(
+        str(path), media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+    )
+
+
 async def openapi_json(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     return JSONResponse(openapi_document(request.app.routes, settings.base_url))
 
 
 routes = [
+    Route("/sw.js", service_worker, methods=["GET"]),
     api(
         "/healthz",
         healthz,

@@ -76,3 +76,11 @@ async def test_openapi_describes_every_api_route(client, app) -> None:
 async def test_static_css_is_served(client) -> None:
     response = await client.get("/static/app.css")
     assert response.status_code == 200 and "--green" in response.text
+
+
+async def test_the_service_worker_is_served_from_the_root(client) -> None:
+    response = await client.get("/sw.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert "importScripts" in response.text
+    assert 'src="/static/register-sw.js"' in (await client.get("/")).text
