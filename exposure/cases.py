@@ -177,7 +177,14 @@ async def list_cases(
     )
     if status:
         query = query.where(cases.c.status == status)
-    return [_case(row, ()) for row in await db.fetch_all(query)]
+    rows = await db.fetch_all(query)
+    people: dict[int, list[str]] = {}
+    if rows:
+        for link in await db.fetch_all(
+            sa.select(case_people).where(case_people.c.case_id.in_([row["id"] for row in rows]))
+        ):
+            people.setdefault(link["case_id"], []).append(link["visitor_id"])
+    return [_case(row, tuple(people.get(row["id"], ()))) for row in rows]
 
 
 async def confirm_case(db: Database, case: Case, now: datetime, confirmed_by: int) -> Case:

@@ -7,7 +7,9 @@ public. Private keys are sealed with a key derived from the secret key and never
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -27,11 +29,15 @@ from certificates.issuers import (
 )
 from certificates.signers import CERTIFICATE_TYPES
 from certificates.trust_list import trust_list_document, verify_with_trust_list
+from exposure.cases import create_case
+from venues.regions import find_region
 from web.accounts import Role, User, record_audit
 from web.auth import require_user
-from web.errors import Forbidden
+from web.errors import Forbidden, ValidationFailed
+from web.exposure_scope import case_people_from, case_rules
 from web.keyring import derive_key
 from web.openapi import api
+from web.routes_accounts import REGION
 from web.settings import Settings
 from web.validation import obj, read_json
 
@@ -82,6 +88,16 @@ NEW_CERTIFICATE = {
             "t": ENTRY,
             "r": ENTRY,
             "valid_days": {"type": "integer", "minimum": 1, "maximum": 730},
+            "subject": {
+                "type": "object",
+                "description": "who the test is about, so a positive result starts a case",
+                "properties": {
+                    "nik": {"type": "string", "pattern": r"^\d{16}$"},
+                    "phone": {"type": "string", "maxLength": 32},
+                    "region_code": REGION,
+                },
+                "additionalProperties": False,
+            },
         },
         required=("nam", "dob"),
     ),
@@ -179,6 +195,7 @@ async def certificates_create(request: Request) -> JSONResponse:
     state = request.app.state
     now = state.clock.now()
     days = body.pop("valid_days", None)
+    subject = body.pop("subject", {})
     issued = await issue_certificate(
         state.db,
         issuer,
@@ -193,7 +210,52 @@ async def certificates_create(request: Request) -> JSONResponse:
         state.db, now, user.id, "certificate_issued", "issued_certificate", str(record.id),
         {"type": record.certificate_type, "issuer_id": issuer.id},
     )  # fmt: skip
-    return JSONResponse({"certificate": record.public(), "ci": issued.ci, "hc1": issued.hc1}, 201)
+    case = None
+    if record.test_result == "positive" and record.sampled_at is not None:
+        case = await pending_case_from_lab(request, subject, record.sampled_at, user.id)
+    return JSONResponse(
+        {"certificate": record.public(), "ci": issued.ci, "hc1": issued.hc1, "case": case}, 201
+    )
+
+
+async def pending_case_from_lab(
+    request: Request, subject: dict[str, str], sampled_at: int, issued_by: int
+) -> dict[str, Any] | None:
+    """A positive result from an accredited lab starts a pending case for the officials of the
+    person's region (from the NIK, or given), when the lab says who the person is."""
+    if not ({"nik", "phone"} & subject.keys()):
+        return None
+    state = request.app.state
+    nik = subject.get("nik")
+    region = subject.get("region_code") or (f"{nik[:2]}.{nik[2:4]}" if nik else None)
+    if region is None:
+        raise ValidationFailed("a positive result with a phone number needs subject.region_code")
+    await find_region(state.db, region)
+    people = await case_people_from(request, subject)
+    rules = case_rules(request)
+    sampled_on = datetime.fromtimestamp(sampled_at, ZoneInfo(rules.timezone)).date()
+    now = state.clock.now()
+    case = await create_case(
+        state.db,
+        visitor_ids=people,
+        region_code=region,
+        positive_on=sampled_on,
+        onset_on=None,
+        now=now,
+        rules=rules,
+        source="issuer",
+        created_by=issued_by,
+    )
+    await record_audit(
+        state.db,
+        now,
+        issued_by,
+        "case_reported_by_lab",
+        "case",
+        str(case.id),
+        {"region_code": region, "people": len(people)},
+    )
+    return {"id": case.id, "status": case.status}
 
 
 async def certificates_index(request: Request) -> JSONResponse:

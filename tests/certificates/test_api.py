@@ -205,3 +205,43 @@ async def test_an_imported_foreign_signer_makes_its_certificates_verify(db) -> N
     assert await import_trusted(db, [foreign], source="test", now=START) == 0
     after = await verify_with_trust_list(db, text, START)
     assert after.valid
+
+
+async def test_a_positive_lab_result_starts_a_pending_case_for_the_region(
+    client, db, settings
+) -> None:
+    from tests.factories import bearer_for, make_user, make_visitor
+
+    person = await make_visitor(client)
+    await client.put("/api/me/profile", headers=person["headers"], json={"nik": "1671014501900003"})
+    issuer, _ = await make_issuer(db, settings)
+    headers = await issuer_headers(db, issuer.id)
+    body = {
+        **issuing_request(pcr_entry(result="260373001", sampled="2026-11-21T08:00:00Z")),
+        "subject": {"nik": "1671014501900003"},
+    }
+    issued = (await client.post("/api/certificates", json=body, headers=headers)).json()
+    assert issued["case"]["status"] == "pending"
+    palembang = await bearer_for(db, await make_user(db, Role.HEALTH_OFFICIAL, region="16.71"))
+    jakarta = await bearer_for(db, await make_user(db, Role.HEALTH_OFFICIAL, region="31"))
+    pending = (await client.get("/api/cases?status=pending", headers=palembang)).json()
+    assert [(c["id"], c["people"], c["positive_on"]) for c in pending] == [
+        (issued["case"]["id"], 1, "2026-11-21")
+    ]
+    assert (await client.get("/api/cases", headers=jakarta)).json() == []
+    refused = await client.post(
+        "/api/exposure-runs",
+        headers=palembang,
+        json={"case_ids": [issued["case"]["id"]], "dry_run": True},
+    )
+    assert refused.json()["type"] == "/problems/case-not-confirmed"
+    confirmed = await client.post(f"/api/cases/{issued['case']['id']}/confirm", headers=palembang)
+    assert confirmed.json()["status"] == "confirmed"
+    negative = (
+        await client.post(
+            "/api/certificates",
+            headers=headers,
+            json={**issuing_request(pcr_entry()), "subject": {"nik": "1671014501900003"}},
+        )
+    ).json()
+    assert negative["case"] is None
