@@ -39,8 +39,16 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## bench: run the benchmarks and print their figures
+## bench: run the benchmarks and print their figures (installs wrk as root when missing)
 bench: $(STAMP)
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+		else \
+			echo "wrk is missing: run 'sudo apt-get install -y wrk'"; exit 1; \
+		fi; \
+	fi
+	$(BIN)/python -m bench.checkin_load
 	$(BIN)/python -m bench.db_backend
 	$(BIN)/python -m bench.tokens
 	$(BIN)/python -m bench.posters

@@ -19,13 +19,29 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import sqlite3
 import typing
+import uuid
 from urllib.parse import urlsplit
 
 import aiosqlite
 import databases
-from databases.backends.sqlite import SQLiteBackend, SQLiteConnection, SQLiteTransaction
+from databases.backends.common.records import Record, Row, create_column_maps
+from databases.backends.sqlite import (
+    CompilationContext,
+    SQLiteBackend,
+    SQLiteConnection,
+    SQLiteTransaction,
+)
 from databases.core import DatabaseURL
+from sqlalchemy.engine.cursor import CursorResultMetaData
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy.sql.ddl import DDLElement
+
+T = typing.TypeVar("T")
+CompiledStatement = tuple[str, list[typing.Any], typing.Any, CompilationContext]
 
 SQLITE_PRAGMAS: tuple[str, ...] = (
     "PRAGMA journal_mode=WAL",
@@ -54,7 +70,11 @@ class SQLiteConnectionPool:
 
     async def open(self) -> None:
         for _ in range(self._size):
-            connection = await aiosqlite.connect(self._path, isolation_level=None)
+            # check_same_thread off: a write transaction's statements run on the event loop's
+            # thread (see PooledSQLiteConnection); one task uses a connection at a time.
+            connection = await aiosqlite.connect(
+                self._path, isolation_level=None, check_same_thread=False
+            )
             for pragma in SQLITE_PRAGMAS:
                 await connection.execute(pragma)
             self._all.append(connection)
@@ -94,11 +114,60 @@ class SQLiteConnectionPool:
         self._idle.append(connection)
 
 
+class StatementCache:
+    """SQL compiled once per statement shape, keyed by SQLAlchemy's own cache key.
+
+    `databases` compiles every statement on every call (a few hundred microseconds for a
+    select, more than SQLite takes to run it). SQLAlchemy's engines avoid that with a cache
+    keyed by ``_generate_cache_key()``, whose bound values are extracted and re-applied with
+    ``construct_params(extracted_parameters=...)``; this does the same. Statements with an
+    expanding ``IN`` list render the list into the SQL, so they are compiled every time.
+    """
+
+    MAX_ENTRIES = 2000
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._entries: dict[tuple[typing.Any, ...], tuple[Compiled, CompilationContext]] = {}
+
+    def compile(self, query: ClauseElement) -> CompiledStatement | None:
+        """(sql, positional args, result columns, context), or None when not cacheable."""
+        if isinstance(query, DDLElement):
+            return None
+        key = query._generate_cache_key()
+        if key is None or any(b.expanding or b.literal_execute for b in key.bindparams):
+            return None
+        entry = self._entries.get(key.key)
+        if entry is None:
+            compiled = query.compile(dialect=self._dialect, cache_key=key)
+            context = self._dialect.execution_ctx_cls()
+            context.dialect = self._dialect
+            context.result_column_struct = (
+                compiled._result_columns,
+                compiled._ordered_columns,
+                compiled._textual_ordered_columns,
+                compiled._ad_hoc_textual,
+                compiled._loose_column_name_matching,
+            )
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            entry = self._entries[key.key] = (compiled, CompilationContext(context))
+        compiled, context = entry
+        params = compiled.construct_params(extracted_parameters=key.bindparams)
+        processors = compiled._bind_processors
+        args = [
+            processors[name](params[name]) if name in processors else params[name]
+            for name in compiled.positiontup or ()
+        ]
+        return compiled.string, args, compiled._result_columns, context
+
+
 class PooledSQLiteBackend(SQLiteBackend):
     def __init__(self, database_url: DatabaseURL | str, **options: typing.Any) -> None:
         pool_size = int(options.pop("pool_size", 4))
         super().__init__(database_url, **options)
         self._pool = SQLiteConnectionPool(DatabaseURL(database_url).database, pool_size)
+        self._statements = StatementCache(self._dialect)
 
     async def connect(self) -> None:
         await self._pool.open()
@@ -107,50 +176,125 @@ class PooledSQLiteBackend(SQLiteBackend):
         await self._pool.close()
 
     def connection(self) -> PooledSQLiteConnection:
-        return PooledSQLiteConnection(self._pool, self._dialect)
+        return PooledSQLiteConnection(self._pool, self._dialect, self._statements)
+
+
+def _fetch(
+    connection: sqlite3.Connection, sql: str, args: list[typing.Any], limit: int | None
+) -> tuple[list[typing.Any], typing.Any]:
+    cursor = connection.execute(sql, args)
+    try:
+        rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+        return rows, cursor.description
+    finally:
+        cursor.close()
+
+
+def _execute(connection: sqlite3.Connection, sql: str, args: list[typing.Any]) -> int:
+    cursor = connection.execute(sql, args)
+    try:  # what databases' SQLite backend returns: the new row id, else the rows changed
+        return cursor.lastrowid or cursor.rowcount
+    finally:
+        cursor.close()
 
 
 class PooledSQLiteConnection(SQLiteConnection):
+    """One thread hop per statement (the stock connection takes two or three: execute, fetch,
+    close), and statements compiled once (`StatementCache`).
+
+    The hop runs a function in the aiosqlite connection's own thread through its
+    ``_execute``, the primitive every public aiosqlite method is built on.
+    """
+
     _pool: SQLiteConnectionPool
+
+    def __init__(
+        self, pool: SQLiteConnectionPool, dialect: Dialect, statements: StatementCache
+    ) -> None:
+        super().__init__(pool, dialect)  # type: ignore[arg-type]
+        self._statements = statements
+        self._writing = False
 
     def transaction(self) -> ImmediateTransaction:
         return ImmediateTransaction(self)
 
+    def _compile(self, query: ClauseElement) -> typing.Any:
+        return self._statements.compile(query) or super()._compile(query)
+
+    async def _run(self, function: typing.Callable[..., T], *args: typing.Any) -> T:
+        raw = self._connection
+        assert raw is not None, "Connection is not acquired"
+        if self._writing:  # we hold the write lock: nothing to wait for, so no thread hop
+            return function(raw._conn, *args)
+        return await raw._execute(function, raw._conn, *args)
+
+    async def _records(self, query: ClauseElement, limit: int | None) -> list[Record]:
+        sql, args, result_columns, context = self._compile(query)
+        rows, description = await self._run(_fetch, sql, args, limit)
+        if not rows:
+            return []
+        metadata = CursorResultMetaData(context, description)
+        column_maps = create_column_maps(result_columns)
+        return [
+            Record(
+                Row(metadata, metadata._processors, metadata._keymap, row),
+                result_columns,
+                self._dialect,
+                column_maps,
+            )
+            for row in rows
+        ]
+
+    async def fetch_all(self, query: ClauseElement) -> list[Record]:
+        return await self._records(query, None)
+
+    async def fetch_one(self, query: ClauseElement) -> Record | None:
+        records = await self._records(query, 1)
+        return records[0] if records else None
+
+    async def execute(self, query: ClauseElement) -> typing.Any:
+        sql, args, _, _ = self._compile(query)
+        return await self._run(_execute, sql, args)
+
+
+def _statement(connection: sqlite3.Connection, sql: str) -> None:
+    connection.execute(sql).close()
+
 
 class ImmediateTransaction(SQLiteTransaction):
+    """Root transactions take the write lock first (``BEGIN IMMEDIATE``, in the pool thread,
+    where waiting for another process's lock blocks nothing else); savepoints nest in them."""
+
     _connection: PooledSQLiteConnection
 
     async def start(self, is_root: bool, extra_options: dict[typing.Any, typing.Any]) -> None:
+        self._is_root = is_root
         if not is_root:
-            await super().start(is_root, extra_options)
+            self._savepoint_name = f"SAVEPOINT_{uuid.uuid4().hex}"
+            await self._connection._run(_statement, f"SAVEPOINT {self._savepoint_name}")
             return
-        self._is_root = True
         await self._connection._pool.write_lock.acquire()
         try:
-            await self._raw().execute("BEGIN IMMEDIATE")
+            await self._connection._run(_statement, "BEGIN IMMEDIATE")
         except BaseException:
             self._connection._pool.write_lock.release()
             raise
+        self._connection._writing = True
 
     async def commit(self) -> None:
-        try:
-            await super().commit()
-        finally:
-            self._release_write_lock()
+        await self._end("COMMIT", f"RELEASE SAVEPOINT {self._savepoint_name}")
 
     async def rollback(self) -> None:
+        await self._end("ROLLBACK", f"ROLLBACK TO SAVEPOINT {self._savepoint_name}")
+
+    async def _end(self, root_sql: str, savepoint_sql: str) -> None:
+        if not self._is_root:
+            await self._connection._run(_statement, savepoint_sql)
+            return
         try:
-            await super().rollback()
+            await self._connection._run(_statement, root_sql)
         finally:
-            self._release_write_lock()
-
-    def _raw(self) -> aiosqlite.Connection:
-        raw = self._connection._connection
-        assert raw is not None, "Connection is not acquired"
-        return raw
-
-    def _release_write_lock(self) -> None:
-        if self._is_root:
+            self._connection._writing = False
             self._connection._pool.write_lock.release()
 
 

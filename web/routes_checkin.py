@@ -161,10 +161,12 @@ async def checkins_create(request: Request) -> JSONResponse:
     body = await read_json(request, NEW_CHECKIN)
     state = request.app.state
     now = state.clock.now()
-    venue = await verify_venue_token(state.db, body["token"], state.signatures)
     scanned_at = parse_scanned_at(body.get("scanned_at"))
     rules = checkin_rules(request)
     async with state.db.transaction():
+        # Inside the write transaction: one connection and one hop for the whole check-in,
+        # and the key and venue are read as of the insert (retired or deactivated: refused).
+        venue = await verify_venue_token(state.db, body["token"], state.signatures)
         if body.get("dependants"):
             own = {d.id for d in await dependants_of(state.db, visitor_id)}
             if not set(body["dependants"]) <= own:

@@ -1,0 +1,283 @@
+"""Check-in under load: real HTTP check-ins against `singgah serve`, next to a bare endpoint.
+
+In one run, with the same uvicorn options (`web.cli.server_options`) and the same load
+generator (wrk, one thread, a Lua script, loopback only):
+
+1. a bare Starlette app whose ``POST /api/checkins`` returns a constant;
+2. `singgah serve` on a fresh SQLite data folder holding ``--venues`` venues and ``--visitors``
+   visitors: every visitor checks in once, at a venue of their own (distinct visitors, venues
+   in turn), with a real bearer token and poster token.
+
+Then the visit rows are counted and compared with the 201 responses: no check-in may be lost
+or duplicated. Prints a table (or ``--json``) and the ratio check-in / bare.
+
+    python -m bench.checkin_load [--visitors 30000] [--venues 2000] [--connections 50] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from checkin.visitors import create_visitor, visitor_token
+from venues.registry import VenueFields, VenueKind, create_venue, venue_token
+from web.cli import connected, prepare_database, server_options
+from web.clock import SystemClock
+from web.keyring import personal_data_keys, venue_key_encryption_key
+from web.settings import Settings, load_settings, resolve_secrets
+
+LUA_SCRIPT = Path(__file__).with_name("checkin_load.lua")
+TARGET_RATIO = 0.40
+TARGET_P99_MS = 50.0
+
+
+def bare_app() -> Any:
+    """The baseline: Starlette routing to an endpoint that returns a constant."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def constant(request: Any) -> JSONResponse:
+        return JSONResponse({"visit": {"id": 1}}, 201)
+
+    return Starlette(routes=[Route("/api/checkins", constant, methods=["POST"])])
+
+
+def serve_bare(port: int) -> None:
+    import uvicorn
+
+    settings = load_settings()
+    uvicorn.run(
+        "bench.checkin_load:bare_app",
+        **server_options(settings, host="127.0.0.1", port=port, workers=1),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {seconds} s")
+
+
+@contextlib.contextmanager
+def server(command: list[str], port: int, env: dict[str, str]) -> Iterator[int]:
+    """Run a server subprocess; yields its pid once it listens; stops it afterwards."""
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_until_listening(port, process, 60)
+        yield process.pid
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(port: int, pairs_file: Path, connections: int, max_seconds: int) -> dict[str, Any]:
+    """wrk through every line of the pairs file; returns its counts and latencies."""
+    marker = pairs_file.with_suffix(".done")
+    marker.unlink(missing_ok=True)
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{max_seconds}s", "--timeout", "10s",
+        "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{port}/api/checkins",
+        "--", str(pairs_file), str(marker),
+    ]  # fmt: skip
+    wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    while wrk.poll() is None and not marker.exists():
+        time.sleep(0.05)
+    if wrk.poll() is None:
+        wrk.send_signal(signal.SIGINT)  # all answered: wrk reports at once instead of at -d
+    output, _ = wrk.communicate(30)
+    line = next(line for line in output.splitlines() if line.startswith("WRK_RESULT "))
+    result = json.loads(line.removeprefix("WRK_RESULT "))
+    answered = result["created"] + result["repeated"] + result["failed"]
+    return {
+        "requests": answered,
+        "created": result["created"],
+        "repeated": result["repeated"],
+        "failed": result["failed"] + result["socket_errors"],
+        "seconds": round(result["seconds"], 3),
+        "requests_per_s": round(answered / result["seconds"], 1),
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "max_ms": result["max_us"] / 1000,
+    }
+
+
+def measure(
+    command: list[str], port: int, env: dict[str, str], pairs: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    with server(command, port, env) as pid:
+        cpu_before = cpu_seconds(pid)
+        figures = drive(port, pairs, args.connections, args.max_seconds)
+        used = cpu_seconds(pid) - cpu_before
+    figures["server_cpu_us_per_request"] = round(used / figures["requests"] * 1e6, 1)
+    return figures
+
+
+async def populate(settings: Settings, venues: int, visitors: int) -> list[tuple[str, str]]:
+    """Migrate a fresh database; make the venues and visitors; return (visitor, poster)
+    token pairs, each visitor once, venues in turn."""
+    await prepare_database(settings)
+    now = SystemClock().now()
+    keys = personal_data_keys(settings)
+    kek = venue_key_encryption_key(settings)
+    async with connected(settings) as db:
+        posters = []
+        async with db.transaction():
+            for n in range(venues):
+                fields = VenueFields(
+                    name=f"Bench venue {n}",
+                    kind=VenueKind.MALL,
+                    region_code="16.71",
+                    capacity=1_000_000,
+                    default_visit_minutes=120,
+                )
+                venue = await create_venue(db, fields, now)
+                posters.append((await venue_token(db, venue, kek))[0])
+        async with db.transaction():
+            people = [(await create_visitor(db, keys, now)).id for _ in range(visitors)]
+    return [(visitor_token(keys, v), posters[n % venues]) for n, v in enumerate(people)]
+
+
+def count_visits(database: Path) -> dict[str, int]:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        rows, pairs, visitors = connection.execute(
+            "SELECT count(*), count(DISTINCT visitor_id || ' ' || venue_id),"
+            " count(DISTINCT visitor_id) FROM visits"
+        ).fetchone()
+    return {"visit_rows": rows, "distinct_visitor_venue": pairs, "distinct_visitors": visitors}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk (make bench installs it)")
+    folder = Path(tempfile.mkdtemp(prefix="singgah-bench-"))
+    try:
+        env = {
+            **os.environ,
+            "SINGGAH_DATA_DIR": str(folder / "data"),
+            "SINGGAH_DATABASE_URL": "",
+            "SINGGAH_LOG_LEVEL": args.log_level,
+        }
+        os.environ.update(env)  # populate() reads the same settings as the server will
+        settings = resolve_secrets(load_settings())
+        began = time.perf_counter()
+        pairs = asyncio.run(populate(settings, args.venues, args.visitors))
+        prepared = time.perf_counter() - began
+        pairs_file = folder / "pairs.txt"
+        pairs_file.write_text("".join(f"{v} {p}\n" for v, p in pairs))
+
+        port = free_port()
+        bare_command = [sys.executable, "-m", "bench.checkin_load", "--serve-bare", str(port)]
+        bare = measure(bare_command, port, env, pairs_file, args)
+        port = free_port()
+        singgah = [str(Path(sys.executable).with_name("singgah")), "serve", "--host", "127.0.0.1"]
+        checkin = measure([*singgah, "--port", str(port)], port, env, pairs_file, args)
+        checkin |= count_visits(folder / "data" / "singgah.db")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    ratio = checkin["requests_per_s"] / bare["requests_per_s"]
+    lossless = (
+        checkin["visit_rows"] == checkin["created"] == checkin["distinct_visitor_venue"]
+        and checkin["created"] == args.visitors
+    )
+    return {
+        "visitors": args.visitors,
+        "venues": args.venues,
+        "connections": args.connections,
+        "log_level": args.log_level,
+        "prepare_seconds": round(prepared, 1),
+        "bare": bare,
+        "checkin": checkin,
+        "ratio": round(ratio, 3),
+        "no_checkin_lost_or_duplicated": lossless,
+        "target_met": ratio >= TARGET_RATIO and checkin["p99_ms"] <= TARGET_P99_MS and lossless,
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(
+        f"{result['visitors']} visitors at {result['venues']} venues, "
+        f"{result['connections']} connections (wrk, 1 thread), log level {result['log_level']}"
+    )
+    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "max ms", "201", "200", "failed", "cpu us")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for name in ("bare", "checkin"):
+        f = result[name]
+        cells = (
+            name, f"{f['requests_per_s']:,.0f}", f"{f['p50_ms']:.2f}", f"{f['p99_ms']:.2f}",
+            f"{f['max_ms']:.1f}", f"{f['created']:,}", f"{f['repeated']:,}", f"{f['failed']:,}",
+            f"{f['server_cpu_us_per_request']}",
+        )  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
+    c = result["checkin"]
+    print(
+        f"visit rows {c['visit_rows']:,} (distinct visitor+venue {c['distinct_visitor_venue']:,})"
+        f" vs 201 responses {c['created']:,}: "
+        + ("none lost or duplicated" if result["no_checkin_lost_or_duplicated"] else "MISMATCH")
+    )
+    print(
+        f"check-in / bare: {result['ratio']:.1%} (target >= {TARGET_RATIO:.0%}, "
+        f"p99 <= {TARGET_P99_MS:.0f} ms): {'met' if result['target_met'] else 'NOT met'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=30_000)
+    parser.add_argument("--venues", type=int, default=2_000)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--max-seconds", type=int, default=120, help="wrk's -d, an upper bound")
+    parser.add_argument("--log-level", default=os.environ.get("SINGGAH_LOG_LEVEL", "INFO"))
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    result = run(args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+
+
+if __name__ == "__main__":
+    main()
