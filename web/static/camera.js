@@ -5,7 +5,6 @@
   "use strict";
 
   const FRAME_INTERVAL_MS = 150;
-  const SAME_CODE_QUIET_MS = 4000; // a poster left in view is not read again and again
 
   async function nativeDetector() {
     if (!("BarcodeDetector" in window)) return null;
@@ -68,14 +67,15 @@
     offerTorch(stream.getVideoTracks()[0], torch);
     say("scan.pointing");
     const detect = (await nativeDetector()) || canvasDetector();
-    let last = { text: null, at: 0 };
+    // A code left in view is acted on once: the same poster never checks in twice in a row,
+    // while several different posters (or a certificate after a poster) each count.
+    let last = null;
     const tick = async () => {
       try {
         const text = await detect(video);
-        const now = Date.now();
-        if (text && !(text === last.text && now - last.at < SAME_CODE_QUIET_MS)) {
+        if (text && text !== last) {
+          last = text;
           await onCode(text);
-          last = { text, at: Date.now() };
         }
       } finally {
         setTimeout(tick, FRAME_INTERVAL_MS);
