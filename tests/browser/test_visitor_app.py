@@ -107,7 +107,7 @@ def test_the_scanner_reads_a_poster_and_checks_in(
     result = page.get_by_test_id("scan-result")
     expect(result).to_contain_text("Berhasil check-in di " + VENUE, timeout=15000)
     expect(result).to_have_attribute("data-kind", "ok")
-    page.screenshot(path=str(SCREENSHOTS / "scan-checked-in.png"))
+    page.screenshot(path=str(SCREENSHOTS / "scan-checked-in.png"), full_page=True)
     [visit] = my_visits(page)
     assert visit["venue_id"] == venue["id"] and visit["offline"] is False
 
@@ -149,7 +149,7 @@ def test_the_scanner_adds_a_certificate_and_the_door_reads_it(
     expect(result.locator("p").nth(1)).to_have_text("RS")
     page.goto(server.url + "/me/certificates")
     expect(page.get_by_test_id("wallet-certificate")).to_contain_text("dosis 3/3")
-    page.screenshot(path=str(SCREENSHOTS / "wallet.png"))
+    page.screenshot(path=str(SCREENSHOTS / "wallet.png"), full_page=True)
 
     # Door staff point the door verifier at the same certificate.
     page.goto(server.url + "/door")
@@ -158,7 +158,7 @@ def test_the_scanner_adds_a_certificate_and_the_door_reads_it(
     expect(page.get_by_test_id("door-colour")).to_have_text("Hijau")
     expect(page.get_by_test_id("door-initials")).to_have_text("RS")
     expect(page.get_by_test_id("door-until")).to_contain_text("Berlaku sampai")
-    page.screenshot(path=str(SCREENSHOTS / "door-check.png"))
+    page.screenshot(path=str(SCREENSHOTS / "door-check.png"), full_page=True)
 
 
 def test_a_scan_made_offline_is_kept_and_sent_with_its_time(
@@ -180,7 +180,7 @@ def test_a_scan_made_offline_is_kept_and_sent_with_its_time(
     expect(result).to_have_attribute("data-kind", "pending", timeout=15000)
     expect(result).to_contain_text("Tidak ada koneksi: pindaian disimpan")
     expect(page.get_by_test_id("pending-scan")).to_have_count(1)
-    page.screenshot(path=str(SCREENSHOTS / "scan-offline-pending.png"))
+    page.screenshot(path=str(SCREENSHOTS / "scan-offline-pending.png"), full_page=True)
 
     context.set_offline(False)
     expect(page.get_by_test_id("pending-scan")).to_have_count(0, timeout=20000)
