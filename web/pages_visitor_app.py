@@ -30,7 +30,8 @@ SCAN_MESSAGES = (
 DOOR_MESSAGES = (
     "scan.starting", "scan.pointing", "scan.no_camera",
     "doorscan.checking", "doorscan.invalid", "doorscan.offline", "doorscan.not_certificate",
-    "doorscan.valid_until", "doorscan.no_end", "colour.green", "colour.yellow", "colour.red",
+    "doorscan.valid_until", "doorscan.no_end", "doorscan.offline_signature",
+    "doorscan.offline_checked", "colour.green", "colour.yellow", "colour.red",
     "colour.black",
 )  # fmt: skip
 

@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import PHONE, launch_chromium
 from tests.browser.test_wallet import VENUE, green_only_venue_and_a_booster, staff_headers
+from tests.certificates.support import make_signer, sign, vaccination_dcc
 from tests.live import LiveServer
 from venues.posters import PosterContent, render_poster_png
 
@@ -159,6 +160,36 @@ def test_the_scanner_adds_a_certificate_and_the_door_reads_it(
     expect(page.get_by_test_id("door-initials")).to_have_text("RS")
     expect(page.get_by_test_id("door-until")).to_contain_text("Berlaku sampai")
     page.screenshot(path=str(SCREENSHOTS / "door-check.png"), full_page=True)
+
+    # Without a connection the door checks the signature against the trust list it kept.
+    go_offline_on_a_cached_door(context, page)
+    expect(door).to_have_attribute("data-colour", "offline", timeout=15000)
+    expect(page.get_by_test_id("door-colour")).to_have_text("Tanda tangan sah (luring)")
+    expect(page.get_by_test_id("door-initials")).to_have_text("RS")
+    expect(page.get_by_test_id("door-until")).to_contain_text("Berlaku sampai")
+    page.screenshot(path=str(SCREENSHOTS / "door-check-offline.png"), full_page=True)
+
+
+def go_offline_on_a_cached_door(context: BrowserContext, page: Page) -> None:
+    page.wait_for_function("async () => !!(await caches.match('/api/trust-list'))")
+    context.set_offline(True)
+    page.reload()  # from the service worker's cache
+
+
+def test_the_door_offline_refuses_a_certificate_no_trusted_signer_made(
+    camera, server: LiveServer, venue_and_booster
+) -> None:
+    key, untrusted = make_signer()
+    forged = sign(vaccination_dcc(3, 3), key, untrusted, issued_at=datetime.now(UTC))
+    context = camera(qr_picture(forged))
+    page = context.new_page()
+    page.goto(server.url + "/door")
+    door = page.get_by_test_id("door")
+    expect(door).to_have_attribute("data-colour", "invalid", timeout=15000)  # by the server
+    go_offline_on_a_cached_door(context, page)
+    expect(page.get_by_test_id("scan-status")).to_have_text("Tidak sah", timeout=15000)
+    expect(door).to_have_attribute("data-colour", "invalid")
+    expect(page.get_by_test_id("door-until")).to_contain_text("no trusted signer verifies it")
 
 
 def test_a_scan_made_offline_is_kept_and_sent_with_its_time(

@@ -1,7 +1,9 @@
 // The door verifier: door staff scan a visitor's HC1 certificate and see its colour, the
 // holder's initials and until when it holds. The server checks the signature against the
-// trust list and the revocations (POST /api/door/check); without a connection nothing is shown
-// as valid, because a door must not admit on a check it could not make.
+// trust list and the revocations, then the colour rules (POST /api/door/check). Without a
+// connection the signature and expiry are checked here against the trust list the service
+// worker kept (hc1-offline.js), and shown as that: no colour, since revocations and the colour
+// rules need the server.
 (function () {
   "use strict";
 
@@ -26,6 +28,30 @@
     until.textContent = untilText;
   }
 
+  function untilText(moment) {
+    if (!moment) return messages["doorscan.no_end"];
+    const when = new Date(moment).toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
+    return messages["doorscan.valid_until"] + " " + when;
+  }
+
+  async function checkOffline(text) {
+    let trustList;
+    try {
+      trustList = await (await fetch("/api/trust-list")).json(); // the service worker's copy
+    } catch (_) {
+      door.hidden = true;
+      return say("doorscan.offline");
+    }
+    const found = await window.SinggahHc1.verifyOffline(text, trustList, Date.now());
+    if (!found.valid) {
+      showDoor("invalid", null, found.problem);
+      return say("doorscan.invalid");
+    }
+    showDoor("offline", found.initials, untilText(found.expires_at && found.expires_at * 1000));
+    colourLine.textContent = messages["doorscan.offline_signature"];
+    say("doorscan.offline_checked");
+  }
+
   async function onCode(text) {
     if (!text.startsWith("HC1:")) return say("doorscan.not_certificate");
     say("doorscan.checking");
@@ -37,19 +63,14 @@
         body: JSON.stringify({ hc1: text }),
       });
     } catch (_) {
-      door.hidden = true;
-      return say("doorscan.offline");
+      return checkOffline(text);
     }
     const found = await response.json().catch(() => ({}));
     if (!response.ok || !found.valid) {
       showDoor("invalid", null, found.problem || found.detail || "");
       return say("doorscan.invalid");
     }
-    const validUntil = found.valid_until
-      ? messages["doorscan.valid_until"] + " " +
-        new Date(found.valid_until).toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" })
-      : messages["doorscan.no_end"];
-    showDoor(found.colour, found.initials, validUntil);
+    showDoor(found.colour, found.initials, untilText(found.valid_until));
     say("scan.pointing");
   }
 

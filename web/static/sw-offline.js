@@ -17,6 +17,7 @@ const SHELL = [
   "/static/camera.js",
   "/static/scan.js",
   "/static/door.js",
+  "/static/hc1-offline.js",
   "/static/vendor/jsQR.js",
   "/static/icons/icon-192.png",
   "/.well-known/singgah/keys.json",
