@@ -7,6 +7,8 @@ import json
 import re
 from importlib import resources
 
+import pytest
+
 from certificates.issuers import find_issued, revoke_certificate
 from tests.certificates.support import issue_to_rina, pcr_entry, vaccination_entry
 from tests.factories import START, make_venue, make_visitor
@@ -100,9 +102,12 @@ async def test_the_app_is_installable(client) -> None:
     assert 'rel="apple-touch-icon"' in home
 
 
-def test_the_service_worker_caches_every_script_the_scanner_loads() -> None:
+@pytest.mark.parametrize("template", ["scan.html", "door_scan.html"])
+def test_the_service_worker_caches_every_script_the_pages_load(template: str) -> None:
     shell = STATIC.joinpath("sw-offline.js").read_text()
-    scan = resources.files("web").joinpath("templates/scan.html").read_text()
-    for script in re.findall(r'src="(/static/[^"]+)"', scan):
+    page = resources.files("web").joinpath("templates", template).read_text()
+    scripts = re.findall(r'src="(/static/[^"]+)"', page)
+    assert len(scripts) >= 3
+    for script in scripts:
         assert f'"{script}"' in shell, script
         assert STATIC.joinpath(script.removeprefix("/static/")).is_file()
