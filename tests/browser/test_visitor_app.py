@@ -24,6 +24,7 @@ from tests.browser.test_wallet import VENUE, green_only_venue_and_a_booster, sta
 from tests.certificates.support import make_signer, sign, vaccination_dcc
 from tests.live import LiveServer
 from venues.posters import PosterContent, render_poster_png
+from web.auth import CSRF_COOKIE
 
 FRAME = (720, 960)  # a phone camera held upright; both even, as 4:2:0 needs
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -213,6 +214,9 @@ def test_a_scan_made_offline_is_kept_and_sent_with_its_time(
     expect(page.get_by_test_id("pending-scan")).to_have_count(1)
     page.screenshot(path=str(SCREENSHOTS / "scan-offline-pending.png"), full_page=True)
 
+    # The browser was closed meanwhile: its session CSRF cookie is gone, the cached page's
+    # token is stale, and the page renews it before sending.
+    context.clear_cookies(name=CSRF_COOKIE)
     context.set_offline(False)
     expect(page.get_by_test_id("pending-scan")).to_have_count(0, timeout=20000)
     expect(result).to_contain_text("Terkirim: check-in di " + VENUE)

@@ -15,7 +15,7 @@
   const result = document.getElementById("scan-result");
   const pendingList = document.getElementById("pending");
   const pendingEmpty = document.getElementById("pending-empty");
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  let csrf = document.querySelector('meta[name="csrf-token"]').content;
   const ourOrigins = new Set([location.origin, new URL(scanner.dataset.baseUrl).origin]);
   const locale = document.documentElement.lang === "en" ? "en-GB" : "id-ID";
 
@@ -57,7 +57,15 @@
     return match ? { kind: "poster", token: match[1] } : { kind: "broken" };
   }
 
-  async function api(method, path, body) {
+  // The page's CSRF token is tied to a session cookie; a page opened from the offline cache
+  // can outlive it, so a refused token is renewed once from a fresh copy of this page.
+  async function renewCsrf() {
+    const html = await (await fetch("/scan", { cache: "no-store" })).text();
+    const meta = new DOMParser().parseFromString(html, "text/html").querySelector('meta[name="csrf-token"]');
+    if (meta) csrf = meta.content;
+  }
+
+  async function api(method, path, body, renewed = false) {
     const response = await fetch(path, {
       method,
       credentials: "same-origin",
@@ -65,6 +73,10 @@
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const data = await response.json().catch(() => ({}));
+    if (response.status === 403 && !renewed && String(data.type).endsWith("/csrf-failed")) {
+      await renewCsrf();
+      return api(method, path, body, true);
+    }
     return { ok: response.ok, status: response.status, data };
   }
 
@@ -124,6 +136,7 @@
         } catch (_) {
           break;
         }
+        if (sent.status >= 500 || sent.status === 429) break; // the server's trouble: retry later
         await dequeue(scan.id);
         if (sent.ok) {
           show("ok", messages["scan.sent"] + " " + sent.data.venue.name, clock(scan.scanned_at));
