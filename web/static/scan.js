@@ -154,9 +154,11 @@
     await enqueue({ token, scanned_at: scannedAt });
     show("pending", messages["scan.offline_kept"], clock(scannedAt));
     await renderPending();
-    const registration = "serviceWorker" in navigator && (await navigator.serviceWorker.ready);
-    if (registration && registration.sync) {
-      registration.sync.register(SYNC_TAG).catch(() => {});
+    // Not awaited: `ready` never settles where no service worker could be installed.
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.ready
+        .then((registration) => registration.sync && registration.sync.register(SYNC_TAG))
+        .catch(() => {});
     }
   }
 
