@@ -3,12 +3,14 @@ in-app scanner check in; the same with an HC1 certificate into the wallet (and a
 with the network cut a scan is kept as pending and sent when it comes back, with its time.
 
 Each test launches its own Chromium, because the fake camera's video is a launch flag. The
-screenshots of the main visitor screens in docs/screenshots/ are taken here (docs/visitor-app.md).
+screenshots of the main visitor screens are taken here; they replace those in docs/screenshots/
+(docs/visitor-app.md) when SINGGAH_UPDATE_SCREENSHOTS=1, so an ordinary run changes no file.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +29,7 @@ from venues.posters import PosterContent, render_poster_png
 from web.auth import CSRF_COOKIE
 
 FRAME = (720, 960)  # a phone camera held upright; both even, as 4:2:0 needs
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-Camera = Callable[[Image.Image], Page]
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def y4m(picture: Image.Image, frames: int = 2) -> bytes:
@@ -72,6 +73,17 @@ def venue_named(server: LiveServer, name: str) -> dict:
 
 
 @pytest.fixture
+def shoot(tmp_path: Path) -> Callable[[Page, str], None]:
+    """``shoot(page, name)``: a full-page screenshot, into the docs when asked for."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("SINGGAH_UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+    def screenshot(page: Page, name: str) -> None:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    return screenshot
+
+
+@pytest.fixture
 def camera(
     browser: Browser, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[[Image.Image], BrowserContext]]:
@@ -101,7 +113,7 @@ def my_visits(page: Page) -> list[dict]:
 
 
 def test_the_scanner_reads_a_poster_and_checks_in(
-    camera, server: LiveServer, venue_and_booster
+    camera, shoot, server: LiveServer, venue_and_booster
 ) -> None:
     venue, _ = venue_and_booster
     page = camera(poster_picture(server, venue)).new_page()
@@ -109,7 +121,7 @@ def test_the_scanner_reads_a_poster_and_checks_in(
     result = page.get_by_test_id("scan-result")
     expect(result).to_contain_text("Berhasil check-in di " + VENUE, timeout=15000)
     expect(result).to_have_attribute("data-kind", "ok")
-    page.screenshot(path=str(SCREENSHOTS / "scan-checked-in.png"), full_page=True)
+    shoot(page, "scan-checked-in")
     [visit] = my_visits(page)
     assert visit["venue_id"] == venue["id"] and visit["offline"] is False
 
@@ -140,7 +152,7 @@ def test_a_foreign_qr_code_is_named_as_such(camera, server: LiveServer) -> None:
 
 
 def test_the_scanner_adds_a_certificate_and_the_door_reads_it(
-    camera, server: LiveServer, venue_and_booster
+    camera, shoot, server: LiveServer, venue_and_booster
 ) -> None:
     _, hc1 = venue_and_booster
     context = camera(qr_picture(hc1))
@@ -151,7 +163,7 @@ def test_the_scanner_adds_a_certificate_and_the_door_reads_it(
     expect(result.locator("p").nth(1)).to_have_text("RS")
     page.goto(server.url + "/me/certificates")
     expect(page.get_by_test_id("wallet-certificate")).to_contain_text("dosis 3/3")
-    page.screenshot(path=str(SCREENSHOTS / "wallet.png"), full_page=True)
+    shoot(page, "wallet")
 
     # Door staff point the door verifier at the same certificate.
     page.goto(server.url + "/door")
@@ -160,7 +172,7 @@ def test_the_scanner_adds_a_certificate_and_the_door_reads_it(
     expect(page.get_by_test_id("door-colour")).to_have_text("Hijau")
     expect(page.get_by_test_id("door-initials")).to_have_text("RS")
     expect(page.get_by_test_id("door-until")).to_contain_text("Berlaku sampai")
-    page.screenshot(path=str(SCREENSHOTS / "door-check.png"), full_page=True)
+    shoot(page, "door-check")
 
     # Without a connection the door checks the signature against the trust list it kept.
     go_offline_on_a_cached_door(context, page)
@@ -168,7 +180,7 @@ def test_the_scanner_adds_a_certificate_and_the_door_reads_it(
     expect(page.get_by_test_id("door-colour")).to_have_text("Tanda tangan sah (luring)")
     expect(page.get_by_test_id("door-initials")).to_have_text("RS")
     expect(page.get_by_test_id("door-until")).to_contain_text("Berlaku sampai")
-    page.screenshot(path=str(SCREENSHOTS / "door-check-offline.png"), full_page=True)
+    shoot(page, "door-check-offline")
 
 
 def go_offline_on_a_cached_door(context: BrowserContext, page: Page) -> None:
@@ -194,7 +206,7 @@ def test_the_door_offline_refuses_a_certificate_no_trusted_signer_made(
 
 
 def test_a_scan_made_offline_is_kept_and_sent_with_its_time(
-    camera, server: LiveServer, venue_and_booster
+    camera, shoot, server: LiveServer, venue_and_booster
 ) -> None:
     venue, _ = venue_and_booster
     context = camera(poster_picture(server, venue))
@@ -212,7 +224,7 @@ def test_a_scan_made_offline_is_kept_and_sent_with_its_time(
     expect(result).to_have_attribute("data-kind", "pending", timeout=15000)
     expect(result).to_contain_text("Tidak ada koneksi: pindaian disimpan")
     expect(page.get_by_test_id("pending-scan")).to_have_count(1)
-    page.screenshot(path=str(SCREENSHOTS / "scan-offline-pending.png"), full_page=True)
+    shoot(page, "scan-offline-pending")
 
     # The browser was closed meanwhile: its session CSRF cookie is gone, the cached page's
     # token is stale, and the page renews it before sending.
