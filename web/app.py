@@ -29,6 +29,7 @@ from web import (
     pages_checkin,
     pages_exposure,
     pages_venues,
+    pages_visitor_app,
     pages_wallet,
     routes_accounts,
     routes_assisted,
@@ -37,6 +38,7 @@ from web import (
     routes_exposure,
     routes_system,
     routes_venues,
+    routes_visitor_app,
     routes_wallet,
 )
 from web.clock import Clock, SystemClock
@@ -78,6 +80,7 @@ def all_routes() -> list[BaseRoute]:
         *routes_assisted.routes,
         *routes_certificates.routes,
         *routes_wallet.routes,
+        *routes_visitor_app.routes,
         *pages.routes,
         *pages_venues.routes,
         *pages_certificates.routes,
@@ -85,6 +88,7 @@ def all_routes() -> list[BaseRoute]:
         *pages_exposure.routes,
         *pages_assisted.routes,
         *pages_wallet.routes,
+        *pages_visitor_app.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserType, Page, sync_playwright
 
 from tests.live import LiveServer, live_server
 
@@ -28,23 +28,28 @@ CHROMIUM_FLAGS = [
 PHONE = {"width": 390, "height": 844}
 
 
-# Module scope, and browser tests run last (tests/conftest.py): Playwright's sync API keeps an
-# event loop running in the main thread while it is open, which async tests cannot share.
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed: apt-get install -y chromium")
-    home = tmp_path_factory.mktemp("browser-home")
+def launch_chromium(chromium: BrowserType, home: Path, extra_flags: Sequence[str] = ()) -> Browser:
+    """Debian's Chromium with its own HOME and XDG folders under ``home``; ``extra_flags`` for
+    a test that needs a differently started browser (a fake camera)."""
     env = {
         **os.environ,
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / "config"),
         "XDG_CACHE_HOME": str(home / "cache"),
     }
+    return chromium.launch(
+        executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, *extra_flags], env=env, headless=True
+    )
+
+
+# Module scope, and browser tests run last (tests/conftest.py): Playwright's sync API keeps an
+# event loop running in the main thread while it is open, which async tests cannot share.
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed: apt-get install -y chromium")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, env=env, headless=True
-        )
+        launched = launch_chromium(playwright.chromium, tmp_path_factory.mktemp("browser-home"))
         yield launched
         launched.close()
 
