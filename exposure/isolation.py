@@ -539,12 +539,14 @@ async def monitored(
         )
     )
     open_alerts: dict[int, dict[str, int]] = {}
-    for isolation_id, kind, count in await db.fetch_all(
-        sa.select(isolation_alerts.c.isolation_id, isolation_alerts.c.kind, sa.func.count())
+    for row in await db.fetch_all(
+        sa.select(
+            isolation_alerts.c.isolation_id, isolation_alerts.c.kind, sa.func.count().label("n")
+        )
         .where(isolation_alerts.c.isolation_id.in_(ids), isolation_alerts.c.resolved_at.is_(None))
         .group_by(isolation_alerts.c.isolation_id, isolation_alerts.c.kind)
     ):
-        open_alerts.setdefault(isolation_id, {})[kind] = count
+        open_alerts.setdefault(row["isolation_id"], {})[row["kind"]] = row["n"]
     people = [
         MonitoredPerson(
             isolation=_isolation(row),
@@ -660,16 +662,16 @@ async def queue_reminders(db: Database, now: datetime, rules: IsolationRules) ->
         [
             {
                 "recipient_kind": "visitor",
-                "recipient_id": visitor_id,
+                "recipient_id": row["visitor_id"],
                 "kind": "isolation_reminder",
                 "payload": json.dumps(
-                    {"kind": "isolation_reminder", "isolation_id": isolation_id, "day": today},
+                    {"kind": "isolation_reminder", "isolation_id": row["id"], "day": today},
                     sort_keys=True,
                 ),
-                "dedupe_key": f"isolation_reminder:{visitor_id}:{today}",
+                "dedupe_key": f"isolation_reminder:{row['visitor_id']}:{today}",
                 "created_at": moment,
             }
-            for isolation_id, visitor_id in due
+            for row in due
         ],
     )
     return len(due)
