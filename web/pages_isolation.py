@@ -13,11 +13,10 @@ from exposure.isolation import NEEDS, SYMPTOMS, DailyReport, list_health_contact
 from venues.errors import VenueError
 from web.auth import read_form
 from web.errors import Problem, ValidationFailed
-from web.exposure_scope import official, scope_of
+from web.exposure_scope import isolation_rules, official, scope_of
 from web.pages import render
 from web.routes_isolation import (
     emergency,
-    isolation_rules,
     my_isolation,
     place,
     report_today,
@@ -48,7 +47,9 @@ def report_from(form: FormData) -> DailyReport:
     )
 
 
-async def my_isolation_page(request: Request, error: str | None = None, status: int = 200):
+async def my_isolation_page(
+    request: Request, error: str | None = None, status: int = 200
+) -> Response:
     visitor_id = optional_visitor_id(request)
     mine = await my_isolation(request, visitor_id) if visitor_id else None
     return render(
@@ -127,7 +128,7 @@ async def watch_settle(request: Request) -> Response:
     return RedirectResponse("/isolation", 303)
 
 
-async def contacts_page(request: Request, error: str | None = None, status: int = 200):
+async def contacts_page(request: Request, error: str | None = None, status: int = 200) -> Response:
     user = await official(request)
     found = await list_health_contacts(request.app.state.db, scope_of(user))
     return render(request, "health_contacts.html", status, contacts=found, error=error)

@@ -16,7 +16,6 @@ from exposure.isolation import (
     DailyReport,
     HealthContact,
     Isolation,
-    IsolationRules,
     current_isolation,
     delete_health_contact,
     health_contact_for,
@@ -38,7 +37,7 @@ from venues.regions import covers, find_region
 from venues.registry import find_venue
 from web.accounts import User, record_audit
 from web.errors import Forbidden, NotFound
-from web.exposure_scope import official, scope_of
+from web.exposure_scope import isolation_rules, official, scope_of
 from web.openapi import api
 from web.validation import obj, read_json
 from web.visitors import require_visitor_id
@@ -106,13 +105,6 @@ CSV_FIELDS = (
     "emergencies",
     "ending_soon",
 )
-
-
-def isolation_rules(request: Request) -> IsolationRules:
-    settings = request.app.state.settings
-    return IsolationRules(
-        days=settings.isolation_days, spo2_danger=settings.spo2_danger, timezone=settings.timezone
-    )
 
 
 async def scoped_facility(request: Request, user: User, facility_id: int | None) -> int | None:
