@@ -29,3 +29,21 @@ class RunNotFound(ExposureError):
     status = 404
     slug = "exposure-run-not-found"
     title = "Exposure run not found"
+
+
+class InvalidIsolation(ExposureError):
+    status = 422
+    slug = "invalid-isolation"
+    title = "Invalid isolation"
+
+
+class IsolationNotFound(ExposureError):
+    status = 404
+    slug = "isolation-not-found"
+    title = "Isolation not found"
+
+
+class IsolationAlertNotFound(ExposureError):
+    status = 404
+    slug = "isolation-alert-not-found"
+    title = "Isolation alert not found"

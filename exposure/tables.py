@@ -83,3 +83,59 @@ notifications = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("read_at", sa.BigInteger),
 )
+
+isolations = sa.Table(
+    "isolations",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("visitor_id", sa.Text, sa.ForeignKey(visitors.c.id), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("region_code", sa.Text, sa.ForeignKey(regions.c.code), nullable=False),
+    sa.Column("facility_venue_id", sa.BigInteger, sa.ForeignKey(venues.c.id)),
+    sa.Column("starts_on", sa.Text, nullable=False),
+    sa.Column("ends_on", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.BigInteger),
+)
+
+isolation_reports = sa.Table(
+    "isolation_reports",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("isolation_id", sa.BigInteger, sa.ForeignKey(isolations.c.id), nullable=False),
+    sa.Column("day", sa.Text, nullable=False),
+    sa.Column("symptoms", sa.Text, nullable=False),
+    sa.Column("temperature", sa.Float),
+    sa.Column("spo2", sa.Integer),
+    sa.Column("at_home", sa.Boolean, nullable=False),
+    sa.Column("needs", sa.Text, nullable=False),
+    sa.Column("danger_signs", sa.Text, nullable=False),
+    sa.Column("submitted_at", sa.BigInteger, nullable=False),
+)
+
+isolation_alerts = sa.Table(
+    "isolation_alerts",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("isolation_id", sa.BigInteger, sa.ForeignKey(isolations.c.id), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("contact_sealed", sa.LargeBinary),
+    sa.Column("contact_key_id", sa.Text),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("acknowledged_at", sa.BigInteger),
+    sa.Column("acknowledged_by", sa.BigInteger),
+    sa.Column("resolved_at", sa.BigInteger),
+    sa.Column("resolved_by", sa.BigInteger),
+)
+
+health_contacts = sa.Table(
+    "health_contacts",
+    metadata,
+    sa.Column("region_code", sa.Text, sa.ForeignKey(regions.c.code), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("phone", sa.Text, nullable=False),
+    sa.Column("hours", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", sa.BigInteger),
+)

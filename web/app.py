@@ -28,6 +28,7 @@ from web import (
     pages_certificates,
     pages_checkin,
     pages_exposure,
+    pages_isolation,
     pages_venues,
     pages_visitor_app,
     pages_wallet,
@@ -36,6 +37,7 @@ from web import (
     routes_certificates,
     routes_checkin,
     routes_exposure,
+    routes_isolation,
     routes_system,
     routes_venues,
     routes_visitor_app,
@@ -81,6 +83,7 @@ def all_routes() -> list[BaseRoute]:
         *routes_certificates.routes,
         *routes_wallet.routes,
         *routes_visitor_app.routes,
+        *routes_isolation.routes,
         *pages.routes,
         *pages_venues.routes,
         *pages_certificates.routes,
@@ -89,6 +92,7 @@ def all_routes() -> list[BaseRoute]:
         *pages_assisted.routes,
         *pages_wallet.routes,
         *pages_visitor_app.routes,
+        *pages_isolation.routes,
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
 
@@ -103,7 +107,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
         jobs = asyncio.create_task(
-            run_forever(lambda: run_jobs_once(db, app.state.clock), settings.job_interval_seconds)
+            run_forever(
+                lambda: run_jobs_once(db, app.state.clock, settings), settings.job_interval_seconds
+            )
         )
         try:
             yield

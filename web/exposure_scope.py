@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from checkin.visitors import check_nik, find_visitor, lookup_hash, normalise_phone
 from exposure.cases import Case, CaseRules, find_case, visitors_by_hash
+from exposure.isolation import IsolationRules
 from exposure.matching import MatchRules
 from venues.regions import covers, find_region
 from web.accounts import Role, User
@@ -32,6 +33,13 @@ def match_rules(request: Request) -> MatchRules:
         close_seconds=settings.close_contact_minutes * 60,
         aerosol_tail=settings.aerosol_tail,
         max_visit_seconds=24 * 3600,
+    )
+
+
+def isolation_rules(request: Request) -> IsolationRules:
+    settings = request.app.state.settings
+    return IsolationRules(
+        days=settings.isolation_days, spo2_danger=settings.spo2_danger, timezone=settings.timezone
     )
 
 

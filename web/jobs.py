@@ -1,4 +1,5 @@
-"""Background jobs that `serve` runs on a schedule: auto-checkout (and later purge, push)."""
+"""Background jobs that `serve` runs on a schedule: auto-checkout, isolation reminders (and later
+purge, push)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,25 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from checkin.visits import auto_checkout
+from exposure.isolation import IsolationRules, queue_reminders
 from web.clock import Clock
 from web.database import Database
+from web.settings import Settings
 
 logger = logging.getLogger("singgah.jobs")
 
 
-async def run_jobs_once(db: Database, clock: Clock) -> dict[str, int]:
-    return {"auto_checkout": await auto_checkout(db, clock.now())}
+async def run_jobs_once(
+    db: Database, clock: Clock, settings: Settings | None = None
+) -> dict[str, int]:
+    settings = settings or Settings()
+    now = clock.now()
+    return {
+        "auto_checkout": await auto_checkout(db, now),
+        "isolation_reminders": await queue_reminders(
+            db, now, IsolationRules(timezone=settings.timezone)
+        ),
+    }
 
 
 async def run_forever(job: Callable[[], Awaitable[object]], interval_seconds: float) -> None:

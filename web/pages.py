@@ -28,6 +28,8 @@ DASHBOARD_SECTIONS: dict[Role, tuple[tuple[str, str | None], ...]] = {
         ("dash.official.runs", "/cases"),
         ("dash.official.arrivals", "/arrivals"),
         ("dash.official.venues", "/venues"),
+        ("dash.official.isolation", "/isolation"),
+        ("dash.official.health_contacts", "/health-contacts"),
     ),
     Role.VENUE_MANAGER: (
         ("dash.manager.venues", "/venues"),

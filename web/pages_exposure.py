@@ -29,6 +29,7 @@ from web.exposure_scope import (
 )
 from web.pages import render
 from web.routes_exposure import scoped_contacts, start_run
+from web.routes_isolation import my_isolation
 from web.visitors import optional_visitor_id
 
 
@@ -135,7 +136,11 @@ async def alerts_page(request: Request) -> Response:
         await notifications_for(request.app.state.db, "visitor", visitor_id) if visitor_id else []
     )
     return render(
-        request, "alerts.html", alerts=found, emergency=request.app.state.settings.emergency_number
+        request,
+        "alerts.html",
+        alerts=found,
+        mine=await my_isolation(request, visitor_id) if visitor_id else None,
+        emergency=request.app.state.settings.emergency_number,
     )
 
 

@@ -12,12 +12,14 @@ from starlette.responses import JSONResponse, Response
 from checkin.visitors import read_profile
 from checkin.visits import iso
 from exposure.cases import confirm_case, create_case, find_case, list_cases, require_confirmed
+from exposure.isolation import isolate_run_contacts
 from exposure.runs import find_run, notifications_for, run_contacts, run_exposures
 from web.accounts import record_audit
 from web.exposure_scope import (
     case_people_from,
     case_region,
     case_rules,
+    isolation_rules,
     match_rules,
     official,
     parse_day,
@@ -160,6 +162,15 @@ async def start_run(request: Request, case_ids: list[int], dry_run: bool) -> dic
         dry_run=dry_run,
         triggered_by=user.id,
     )
+    if not dry_run and state.settings.isolate_close_contacts:
+        await isolate_run_contacts(
+            state.db,
+            result.id,
+            scope_of(user),
+            now=now,
+            rules=isolation_rules(request),
+            created_by=user.id,
+        )
     await record_audit(
         state.db,
         now,

@@ -145,6 +145,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SINGGAH_COLOUR_RULES_FILE", "colour_rules_file", _optional_path, None,
             "JSON file with the entry colour rules; empty means the shipped PeduliLindungi "
             "rules (docs/certificates.md)."),
+    Setting("SINGGAH_ISOLATION_DAYS", "isolation_days", _positive_int, 14,
+            "Days an isolation lasts when an official or a rule places someone in it."),
+    Setting("SINGGAH_ISOLATE_CLOSE_CONTACTS", "isolate_close_contacts", _bool, False,
+            "Place every close contact of a confirmed exposure run in isolation at once."),
+    Setting("SINGGAH_SPO2_DANGER", "spo2_danger", _positive_int, 94,
+            "Oxygen saturation (%) below which a daily isolation report is a danger sign."),
 )  # fmt: skip
 
 
@@ -173,6 +179,9 @@ class Settings:
     timezone: str = "Asia/Jakarta"
     log_level: str = "INFO"
     colour_rules_file: Path | None = None
+    isolation_days: int = 14
+    isolate_close_contacts: bool = False
+    spo2_danger: int = 94
 
     @property
     def resolved_database_url(self) -> str:
