@@ -47,7 +47,7 @@ class Contact:
     exposed_until: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Hotspot:
     case_id: int
     venue_id: int
