@@ -255,7 +255,7 @@ def later(a: str, b: str) -> str:
 # with its aerosol tail, then every other visit at the venue that starts less than a maximal
 # visit before the presence and before its end, and each visitor's longest overlap.
 BASELINE = f"""
-WITH presence AS (
+WITH presence AS MATERIALIZED (
     SELECT v.venue_id,
            {later("v.checked_in_at", "c.window_start")} AS p_from,
            {earlier(earlier("v.ends_at", ":now"), "c.window_end")} AS p_left
@@ -265,11 +265,11 @@ WITH presence AS (
     WHERE c.id IN ({{ids}}) AND v.checked_in_at < c.window_end AND v.ends_at > c.window_start
       AND v.checked_in_at > c.window_start - :max_visit
 ),
-extended AS (
+extended AS MATERIALIZED (
     SELECT venue_id, p_from, p_left + {earlier("p_left - p_from", ":tail")} AS p_until
     FROM presence WHERE p_left > p_from
 ),
-overlaps AS (
+pairs AS (
     SELECT o.visitor_id,
            {earlier(earlier("o.ends_at", ":now"), "e.p_until")}
              - {later("o.checked_in_at", "e.p_from")} AS overlap
@@ -278,7 +278,7 @@ overlaps AS (
      AND o.checked_in_at > e.p_from - :max_visit AND o.checked_in_at < e.p_until
     WHERE o.visitor_id NOT IN (SELECT visitor_id FROM case_people WHERE case_id IN ({{ids}}))
 )
-SELECT visitor_id, MAX(overlap) AS overlap FROM overlaps WHERE overlap > 0 GROUP BY visitor_id
+SELECT visitor_id, MAX(overlap) AS overlap FROM pairs WHERE overlap > 0 GROUP BY visitor_id
 """
 
 
