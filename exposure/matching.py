@@ -26,7 +26,6 @@ from checkin.tables import visits
 from exposure.tables import case_people, cases
 
 AEROSOL_TAIL_CAP_SECONDS = 30 * 60
-RISK_RANK = {"low": 1, "close": 2}
 
 
 @dataclass(frozen=True)
@@ -47,16 +46,12 @@ class Contact:
     exposed_until: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Hotspot:
     case_id: int
     venue_id: int
     hot_from: int
     hot_until: int
-
-
-def _ranking(contact: Contact) -> tuple[int, int]:
-    return RISK_RANK[contact.risk], contact.overlap_seconds
 
 
 def least(a: sa.ColumnElement[int], b: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
@@ -109,50 +104,55 @@ async def match_contacts(
     """The deduplicated contacts of the cases, closest first."""
     ids = list(case_ids)
     moment = int(now.timestamp())
-    base, presence = _case_presence(moment, rules)
-    case_visit = presence["visit"]
+    base, found = _case_presence(moment, rules)
+    # The case visits' presence is computed once (materialized), not once per candidate row.
+    presence = (
+        base.add_columns(
+            case_people.c.case_id,
+            found["visit"].c.venue_id,
+            found["start"].label("p_from"),
+            found["end"].label("p_until"),
+        )
+        .where(case_people.c.case_id.in_(ids))
+        .cte("presence")
+        .prefix_with("MATERIALIZED")
+    )
     other = visits.alias("other")
-    other_end = least(other.c.ends_at, sa.literal(moment))
-    overlap_from = greatest(other.c.checked_in_at, presence["start"])
-    overlap_until = least(other_end, presence["end"])
+    overlap_from = greatest(other.c.checked_in_at, presence.c.p_from)
+    overlap_until = least(least(other.c.ends_at, sa.literal(moment)), presence.c.p_until)
     overlap = overlap_until - overlap_from
     case_persons = sa.select(case_people.c.visitor_id).where(case_people.c.case_id.in_(ids))
     query = (
-        base.join(other, other.c.venue_id == case_visit.c.venue_id)
-        .add_columns(
+        sa.select(
             other.c.visitor_id,
-            case_people.c.case_id,
-            other.c.venue_id,
-            sa.func.max(overlap).label("overlap"),
-            sa.func.min(overlap_from).label("exposed_from"),
-            sa.func.max(overlap_until).label("exposed_until"),
+            presence.c.case_id,
+            presence.c.venue_id,
+            sa.func.max(overlap),
+            sa.func.min(overlap_from),
+            sa.func.max(overlap_until),
         )
+        .select_from(presence.join(other, other.c.venue_id == presence.c.venue_id))
         .where(
-            case_people.c.case_id.in_(ids),
-            # Both bounds on the other visit's check-in use the index; visits are capped.
-            other.c.checked_in_at < case_visit.c.ends_at + AEROSOL_TAIL_CAP_SECONDS,
-            other.c.checked_in_at > case_visit.c.checked_in_at - rules.max_visit_seconds,
-            other.c.ends_at > case_visit.c.checked_in_at,
+            # Both bounds on the other visit's check-in use the index: it starts before the
+            # presence ends, and no earlier than a maximal visit before the presence starts.
+            other.c.checked_in_at < presence.c.p_until,
+            other.c.checked_in_at > presence.c.p_from - rules.max_visit_seconds,
             other.c.visitor_id.not_in(case_persons),
             overlap > 0,
         )
-        .group_by(other.c.visitor_id, case_people.c.case_id, other.c.venue_id)
+        .group_by(other.c.visitor_id, presence.c.case_id, presence.c.venue_id)
     )
     best: dict[str, Contact] = {}
-    for row in await db.fetch_all(query):
-        risk = "close" if row["overlap"] >= rules.close_seconds else "low"
-        contact = Contact(
-            row["visitor_id"],
-            risk,
-            row["overlap"],
-            row["venue_id"],
-            row["case_id"],
-            row["exposed_from"],
-            row["exposed_until"],
-        )
-        kept = best.get(contact.visitor_id)
-        if kept is None or _ranking(contact) > _ranking(kept):
-            best[contact.visitor_id] = contact
+    for visitor_id, case_id, venue_id, longest, exposed_from, exposed_until in (
+        row._mapping.values() for row in await db.fetch_all(query)
+    ):
+        kept = best.get(visitor_id)
+        # Risk follows the overlap, so the longest overlap is also the highest risk.
+        if kept is None or longest > kept.overlap_seconds:
+            risk = "close" if longest >= rules.close_seconds else "low"
+            best[visitor_id] = Contact(
+                visitor_id, risk, longest, venue_id, case_id, exposed_from, exposed_until
+            )
     return sorted(
         best.values(), key=lambda c: (c.risk != "close", -c.overlap_seconds, c.visitor_id)
     )

@@ -32,7 +32,7 @@ def match_rules(request: Request) -> MatchRules:
     return MatchRules(
         close_seconds=settings.close_contact_minutes * 60,
         aerosol_tail=settings.aerosol_tail,
-        max_visit_seconds=24 * 3600,
+        max_visit_seconds=settings.max_visit_hours * 3600,
     )
 
 

@@ -109,11 +109,15 @@ async def test_the_window_clamps_a_visit_straddling_the_look_back(db, kek) -> No
 
 
 async def test_hotspots_are_the_case_visits_with_their_time_range(db, kek) -> None:
-    venue = await make_venue(db, kek)
+    venue, later_venue = await make_venue(db, kek), await make_venue(db, kek)
     case = await person(db, "case")
+    await visit(db, case, later_venue.id, 100, 160)
     await visit(db, case, venue.id, 0, 20)
     spots = await hotspots(db, [await case_of(db, case, NOW)], NOW, TAIL)
-    assert [(s.venue_id, s.hot_from, s.hot_until) for s in spots] == [(venue.id, at(0), at(40))]
+    assert [(s.venue_id, s.hot_from, s.hot_until) for s in spots] == [
+        (venue.id, at(0), at(40)),
+        (later_venue.id, at(100), at(190)),
+    ]
 
 
 def oracle(case_visits, others, rules: MatchRules, window_start: int, now: int):
