@@ -29,3 +29,21 @@ class RunNotFound(ExposureError):
     status = 404
     slug = "exposure-run-not-found"
     title = "Exposure run not found"
+
+
+class PayloadTooLarge(ExposureError):
+    status = 413
+    slug = "push-payload-too-large"
+    title = "Push payload larger than 4,096 bytes"
+
+
+class NotificationNotFound(ExposureError):
+    status = 404
+    slug = "notification-not-found"
+    title = "Notification not found"
+
+
+class SubscriptionNotFound(ExposureError):
+    status = 404
+    slug = "push-subscription-not-found"
+    title = "Push subscription not found"

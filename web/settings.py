@@ -145,6 +145,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SINGGAH_COLOUR_RULES_FILE", "colour_rules_file", _optional_path, None,
             "JSON file with the entry colour rules; empty means the shipped PeduliLindungi "
             "rules (docs/certificates.md)."),
+    Setting("SINGGAH_VAPID_SUBJECT", "vapid_subject", str, "mailto:admin@localhost",
+            "Contact (mailto: or https: URL) that push services see in the VAPID signature; "
+            "the VAPID key pair is generated into the data folder on first start."),
 )  # fmt: skip
 
 
@@ -173,6 +176,7 @@ class Settings:
     timezone: str = "Asia/Jakarta"
     log_level: str = "INFO"
     colour_rules_file: Path | None = None
+    vapid_subject: str = "mailto:admin@localhost"
 
     @property
     def resolved_database_url(self) -> str:
