@@ -206,8 +206,9 @@ class Sender:
             return 0
         now = self.now()
         deliveries = []
-        for notification_id, recipient_kind, recipient_id in rows:
-            owners = await self.resolve(self.db, recipient_kind, recipient_id)
+        for row in rows:
+            notification_id = row["id"]
+            owners = await self.resolve(self.db, row["recipient_kind"], row["recipient_id"])
             for subscription_id in await self._subscriptions_of(owners):
                 deliveries.append(
                     {
@@ -239,10 +240,19 @@ class Sender:
     async def _subscriptions_of(self, owners: Owners) -> list[int]:
         if not owners:
             return []
+        by_kind: dict[str, list[str]] = {}
+        for kind, owner in owners:
+            by_kind.setdefault(kind, []).append(owner)
         rows = await self.db.fetch_all(
             sa.select(push_subscriptions.c.id).where(
-                sa.tuple_(push_subscriptions.c.owner_kind, push_subscriptions.c.owner_id).in_(
-                    owners
+                sa.or_(
+                    *(
+                        sa.and_(
+                            push_subscriptions.c.owner_kind == kind,
+                            push_subscriptions.c.owner_id.in_(ids),
+                        )
+                        for kind, ids in by_kind.items()
+                    )
                 )
             )
         )
