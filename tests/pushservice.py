@@ -107,7 +107,12 @@ class PushService:
         self.origin = f"http://127.0.0.1:{self.port}"
         app = Starlette(routes=[Route("/push/{name}", self.receive, methods=["POST"])])
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
