@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,12 +51,6 @@ def epoch(moment: datetime) -> int:
 
 def _insert(db: Database) -> Any:
     return postgresql.insert if db.url.dialect == "postgresql" else sqlite.insert
-
-
-def _apply(counts: dict[str, int], more: Iterable[str]) -> dict[str, int]:
-    for outcome in more:
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
 
 
 # Subscriptions --------------------------------------------------------------------------------
@@ -123,6 +118,14 @@ class Backoff:
     def delay(self, attempts: int, retry_after: int | None = None) -> int:
         wanted = max(self.base_seconds * 2 ** max(attempts - 1, 0), retry_after or 0)
         return min(wanted, self.cap_seconds)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # delivered, pending (retry later), failed, gone (device forgotten)
+    attempts: int
+    next_attempt_at: int
+    status: int | None
 
 
 @dataclass(frozen=True)
@@ -205,21 +208,24 @@ class Sender:
         if not rows:
             return 0
         now = self.now()
-        deliveries = []
-        for row in rows:
-            notification_id = row["id"]
-            owners = await self.resolve(self.db, row["recipient_kind"], row["recipient_id"])
-            for subscription_id in await self._subscriptions_of(owners):
-                deliveries.append(
-                    {
-                        "notification_id": notification_id,
-                        "subscription_id": subscription_id,
-                        "state": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "updated_at": now,
-                    }
-                )
+        owners = {
+            row["id"]: await self.resolve(self.db, row["recipient_kind"], row["recipient_id"])
+            for row in rows
+        }
+        devices = await self._subscriptions_of([o for found in owners.values() for o in found])
+        deliveries = [
+            {
+                "notification_id": notification_id,
+                "subscription_id": subscription_id,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "updated_at": now,
+            }
+            for notification_id, found in owners.items()
+            for owner in found
+            for subscription_id in devices.get(owner, ())
+        ]
         async with self.db.transaction():
             for start in range(0, len(deliveries), 400):
                 statement = _insert(self.db)(push_deliveries).values(
@@ -237,26 +243,22 @@ class Sender:
             )
         return len(rows)
 
-    async def _subscriptions_of(self, owners: Owners) -> list[int]:
-        if not owners:
-            return []
-        by_kind: dict[str, list[str]] = {}
+    async def _subscriptions_of(self, owners: Owners) -> dict[tuple[str, str], list[int]]:
+        """Subscription ids by owner, in one query per owner kind."""
+        by_kind: dict[str, set[str]] = {}
         for kind, owner in owners:
-            by_kind.setdefault(kind, []).append(owner)
-        rows = await self.db.fetch_all(
-            sa.select(push_subscriptions.c.id).where(
-                sa.or_(
-                    *(
-                        sa.and_(
-                            push_subscriptions.c.owner_kind == kind,
-                            push_subscriptions.c.owner_id.in_(ids),
-                        )
-                        for kind, ids in by_kind.items()
-                    )
+            by_kind.setdefault(kind, set()).add(owner)
+        found: dict[tuple[str, str], list[int]] = {}
+        for kind, ids in by_kind.items():
+            rows = await self.db.fetch_all(
+                sa.select(push_subscriptions.c.id, push_subscriptions.c.owner_id).where(
+                    push_subscriptions.c.owner_kind == kind,
+                    push_subscriptions.c.owner_id.in_(sorted(ids)),
                 )
             )
-        )
-        return [row[0] for row in rows]
+            for row in rows:
+                found.setdefault((kind, row["owner_id"]), []).append(row["id"])
+        return found
 
     async def claim(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries to this sender."""
@@ -336,50 +338,81 @@ class Sender:
                 return None, None
         return response.status_code, _retry_after(response)
 
-    async def record(self, item: Claimed, status: int | None, retry_after: int | None) -> str:
-        """Store the outcome of one send; a device the push service forgot is deleted."""
-        now = self.now()
+    def outcome(self, item: Claimed, status: int | None, retry_after: int | None) -> Outcome:
+        """What a push service's answer means for the delivery."""
         attempts = item.attempts + 1
-        mine = sa.and_(
-            push_deliveries.c.id == item.delivery_id, push_deliveries.c.claim == self.token
-        )
+        now = self.now()
         if status in (404, 410):
-            await self.db.execute(
-                sa.delete(push_subscriptions).where(push_subscriptions.c.id == item.subscription.id)
-            )
-            return "gone"
+            return Outcome("gone", attempts, now, status)
         if status is not None and 200 <= status < 300:
-            state, next_at = "delivered", now
-        elif status is None or status == 429 or status >= 500:
-            retry = attempts < self.backoff.max_attempts
-            state = "pending" if retry else "failed"
-            next_at = now + self.backoff.delay(attempts, retry_after)
-        else:
-            state, next_at = "failed", now
-        await self.db.execute(
-            sa.update(push_deliveries)
-            .where(mine)
-            .values(
-                state=state,
-                attempts=attempts,
-                next_attempt_at=next_at,
-                lease_until=None,
-                claim=None,
-                last_status=status,
-                updated_at=now,
-            )
-        )
-        return state
+            return Outcome("delivered", attempts, now, status)
+        if status is None or status == 429 or status >= 500:
+            state = "pending" if attempts < self.backoff.max_attempts else "failed"
+            return Outcome(state, attempts, now + self.backoff.delay(attempts, retry_after), status)
+        return Outcome("failed", attempts, now, status)
 
-    async def _deliver(self, item: Claimed) -> str:
-        status, retry_after = await self.send(item)
-        return await self.record(item, status, retry_after)
+    async def record(self, sent: list[tuple[Claimed, Outcome]]) -> None:
+        """Store the outcomes of a batch: deliveries in one statement, a forgotten device
+        (404/410) deleted with its deliveries, retries and failures one by one."""
+        now = self.now()
+        done: dict[int | None, list[int]] = {}
+        for item, outcome in sent:
+            if outcome.state == "delivered":
+                done.setdefault(outcome.status, []).append(item.delivery_id)
+        gone = [item.subscription.id for item, outcome in sent if outcome.state == "gone"]
+        async with self.db.transaction():
+            if gone:
+                await self.db.execute(
+                    sa.delete(push_subscriptions).where(push_subscriptions.c.id.in_(gone))
+                )
+            for status, ids in done.items():
+                await self.db.execute(
+                    sa.update(push_deliveries)
+                    .where(
+                        push_deliveries.c.id.in_(ids),
+                        push_deliveries.c.claim == self.token,
+                    )
+                    .values(
+                        state="delivered",
+                        attempts=push_deliveries.c.attempts + 1,
+                        lease_until=None,
+                        claim=None,
+                        last_status=status,
+                        updated_at=now,
+                    )
+                )
+            for item, outcome in sent:
+                if outcome.state in ("pending", "failed"):
+                    await self.db.execute(
+                        sa.update(push_deliveries)
+                        .where(
+                            push_deliveries.c.id == item.delivery_id,
+                            push_deliveries.c.claim == self.token,
+                        )
+                        .values(
+                            state=outcome.state,
+                            attempts=outcome.attempts,
+                            next_attempt_at=outcome.next_attempt_at,
+                            lease_until=None,
+                            claim=None,
+                            last_status=outcome.status,
+                            updated_at=now,
+                        )
+                    )
+
+    async def _send_one(self, item: Claimed) -> tuple[Claimed, Outcome]:
+        return item, self.outcome(item, *await self.send(item))
 
     async def run_once(self, limit: int = 500) -> dict[str, int]:
-        """Fan out new notifications, then send one batch of due deliveries."""
+        """Fan out new notifications, then send one batch of due deliveries and record it.
+
+        A push service that stalls holds its own request until the per-request timeout; the
+        others in the batch are sent meanwhile (bounded by the semaphore)."""
         await self.fan_out()
         claimed = await self.claim(limit)
-        return _apply({}, await asyncio.gather(*(self._deliver(item) for item in claimed)))
+        sent = await asyncio.gather(*(self._send_one(item) for item in claimed))
+        await self.record(sent)
+        return dict(Counter(outcome.state for _, outcome in sent))
 
     async def run_until_idle(self, limit: int = 500) -> dict[str, int]:
         """Send batches until nothing is due now (tests, the bench and `singgah worker --once`)."""
@@ -388,8 +421,7 @@ class Sender:
             counts = await self.run_once(limit)
             if not counts:
                 return total
-            for key, value in counts.items():
-                _apply(total, [key] * value)
+            total = dict(Counter(total) + Counter(counts))
 
     async def run_forever(self, idle_seconds: float = 2.0, limit: int = 500) -> None:
         """Send whenever something is due; a failed round is logged and the loop goes on."""

@@ -1,7 +1,8 @@
 """Web Push messages: RFC 8291 encryption (aes128gcm) and RFC 8292 VAPID.
 
 The body is encrypted by the `webpush` package (an independent `http_ece` decrypts it in the
-tests). Its VAPID header is not used: `webpush` 1.0.6 drops a non-default port from the JWT's
+tests; its RFC 8291 step is called directly, see `PushEncoder.encrypt`). Its VAPID header is
+not used: `webpush` 1.0.6 drops a non-default port from the JWT's
 `aud`, which RFC 8292 says is the endpoint's origin *with* its port, and a per-call `ttl` or
 `subscriber` changes its defaults for later calls. So the instance is built once with fixed
 defaults, and the JWT (cached per origin, it is valid for hours) and the TTL and Urgency headers
@@ -23,7 +24,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from webpush import WebPush
-from webpush.types import WebPushKeys, WebPushSubscription
 
 from exposure.errors import PayloadTooLarge
 
@@ -92,11 +92,22 @@ class VapidKeys:
 
 
 @dataclass(frozen=True)
+class SubscriptionKeys:
+    p256dh: str
+    auth: str
+
+
+@dataclass(frozen=True)
 class Subscription:
     id: int
     endpoint: str
     p256dh: str
     auth: str
+
+    @property
+    def keys(self) -> SubscriptionKeys:
+        """The shape `webpush` reads (``subscription.keys.p256dh``)."""
+        return SubscriptionKeys(self.p256dh, self.auth)
 
 
 @dataclass(frozen=True)
@@ -114,9 +125,11 @@ class PushEncoder:
     subject: str
     wall_clock: Callable[[], float] = time.time
     _webpush: WebPush = field(init=False, repr=False)
+    _public_key: str = field(init=False, repr=False)
     _tokens: dict[str, tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._public_key = self.keys.application_server_key()
         self._webpush = WebPush(
             private_key=self.keys.private_pem(),
             public_key=self.keys.public_pem(),
@@ -126,11 +139,10 @@ class PushEncoder:
     def encrypt(self, payload: bytes, subscription: Subscription) -> bytes:
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise PayloadTooLarge(f"{len(payload)} bytes; Web Push allows {MAX_PAYLOAD_BYTES}")
-        target = WebPushSubscription(
-            endpoint=subscription.endpoint,
-            keys=WebPushKeys(p256dh=subscription.p256dh, auth=subscription.auth),
-        )
-        return self._webpush.get(payload, target).encrypted
+        # `_encrypt` is the RFC 8291 half of `WebPush.get`; the other half signs a VAPID JWT
+        # with the wrong `aud` on every call (half the cost), and `get` validates through
+        # pydantic. webpush is pinned to 1.0.6 in pyproject.toml for this reason.
+        return self._webpush._encrypt(payload, subscription)  # type: ignore[arg-type]
 
     def authorization(self, endpoint: str) -> str:
         origin = origin_of(endpoint)
@@ -140,7 +152,7 @@ class PushEncoder:
             expires = int(now) + JWT_LIFETIME
             token = self.keys.sign_jwt({"aud": origin, "exp": expires, "sub": self.subject})
             self._tokens[origin] = (token, expires)
-        return f"vapid t={token}, k={self.keys.application_server_key()}"
+        return f"vapid t={token}, k={self._public_key}"
 
     def request(
         self, payload: bytes, subscription: Subscription, *, ttl: int, urgency: str

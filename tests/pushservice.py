@@ -93,15 +93,16 @@ def verify_vapid(header: str, origin: str) -> dict[str, Any]:
 class PushService:
     """Start with ``with PushService() as service:``; make devices with ``service.device()``."""
 
-    def __init__(self, *, decrypt: bool = True) -> None:
+    def __init__(self, *, decrypt: bool = True, port: int = 0) -> None:
         self.decrypt = decrypt
         self.devices: dict[str, Device] = {}
         self.script: dict[str, deque[int | str]] = defaultdict(deque)
         self.received: list[Received] = []
         self.rejected: list[str] = []
         self.count = 0
+        self._verified: dict[str, dict[str, Any]] = {}
         sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", port))
         self.port = sock.getsockname()[1]
         sock.close()
         self.origin = f"http://127.0.0.1:{self.port}"
@@ -141,16 +142,23 @@ class PushService:
     def payloads(self, name: str) -> list[dict[str, Any] | None]:
         return [r.payload for r in self.received if r.device == name]
 
+    def vapid_claims(self, header: str) -> dict[str, Any]:
+        """Verify a VAPID header, once per distinct token (senders reuse one for hours)."""
+        claims = self._verified.get(header)
+        if claims is None or claims["exp"] <= time.time():
+            claims = self._verified[header] = verify_vapid(header, self.origin)
+        return claims
+
     async def receive(self, request: Request) -> Response:
         name = request.path_params["name"]
         body = await request.body()
         try:
-            claims = verify_vapid(request.headers["authorization"], self.origin)
+            claims = self.vapid_claims(request.headers["authorization"])
             assert request.headers["content-encoding"] == "aes128gcm"
             assert int(request.headers["ttl"]) >= 0
-            device = self.devices[name]
             payload = None
             if self.decrypt:
+                device = self.devices[name]
                 plain = http_ece.decrypt(
                     body, private_key=device.private_key, auth_secret=device.auth
                 )
@@ -165,3 +173,15 @@ class PushService:
         self.received.append(Received(name, payload, dict(request.headers), claims))
         headers = {"retry-after": "60"} if answer == 429 else {}
         return Response(status_code=int(answer), headers=headers)
+
+
+def main() -> None:
+    """``python -m tests.pushservice PORT``: accept everything, verify VAPID, do not decrypt."""
+    import sys
+
+    service = PushService(decrypt=False, port=int(sys.argv[1]))
+    service.server.run()
+
+
+if __name__ == "__main__":
+    main()
