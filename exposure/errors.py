@@ -47,3 +47,9 @@ class SubscriptionNotFound(ExposureError):
     status = 404
     slug = "push-subscription-not-found"
     title = "Push subscription not found"
+
+
+class InvalidSubscription(ExposureError):
+    status = 422
+    slug = "invalid-push-subscription"
+    title = "Invalid push subscription"

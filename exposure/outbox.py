@@ -29,7 +29,7 @@ from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from checkin.tables import occupancy_alerts
-from exposure.errors import NotificationNotFound, SubscriptionNotFound
+from exposure.errors import NotificationNotFound, PayloadTooLarge, SubscriptionNotFound
 from exposure.push import PushEncoder, Subscription
 from exposure.runs import queue_notifications
 from exposure.tables import notifications, push_deliveries, push_subscriptions
@@ -401,7 +401,11 @@ class Sender:
                     )
 
     async def _send_one(self, item: Claimed) -> tuple[Claimed, Outcome]:
-        return item, self.outcome(item, *await self.send(item))
+        try:
+            return item, self.outcome(item, *await self.send(item))
+        except PayloadTooLarge:
+            logger.error("notification too large to push (delivery %s)", item.delivery_id)
+            return item, Outcome("failed", item.attempts + 1, self.now(), None)
 
     async def run_once(self, limit: int = 500) -> dict[str, int]:
         """Fan out new notifications, then send one batch of due deliveries and record it.

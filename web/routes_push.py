@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from checkin.visits import iso
+from exposure.errors import InvalidSubscription
 from exposure.outbox import mark_read, subscribe, unsubscribe
 from exposure.runs import notifications_for
 from web.auth import current_user, require_user
@@ -89,6 +90,10 @@ async def subscriptions_create(request: Request) -> JSONResponse:
     body = await read_json(request, SUBSCRIPTION)
     now = int(request.app.state.clock.now().timestamp())
     keys = body["keys"]
+    if body["endpoint"].startswith("http:") and request.app.state.settings.secure_cookies:
+        # Push services are HTTPS; plain HTTP only for a development server (an http base URL),
+        # so a production server never POSTs to an arbitrary cleartext address.
+        raise InvalidSubscription("the endpoint must be an https:// push service URL")
     subscription_id = await subscribe(
         request.app.state.db, kind, owner, body["endpoint"], keys["p256dh"], keys["auth"], now
     )

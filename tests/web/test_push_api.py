@@ -1,13 +1,16 @@
 """The push and inbox API: VAPID key, subscriptions, read marks, the staff inbox."""
 
 import base64
+from dataclasses import replace
 
+import httpx
 import sqlalchemy as sa
 
 from exposure.runs import queue_notifications
 from exposure.tables import push_subscriptions
 from tests.factories import bearer_for, make_user, make_venue, make_visitor, poster_token
 from web.accounts import Role
+from web.app import create_app
 from web.push import build_sender, resolve_recipients
 from web.scopes import assign_manager
 
@@ -124,3 +127,22 @@ async def test_a_visitor_marks_an_alert_read_and_staff_inbox_needs_staff(client,
     assert alert["read"]
     staff_only = await client.get("/api/staff/notifications", headers=visitor["headers"])
     assert staff_only.status_code == 401
+
+
+async def test_an_https_server_refuses_cleartext_push_endpoints(settings, db, clock) -> None:
+    app = create_app(
+        replace(settings, base_url="https://singgah.example"), clock=clock, database=db
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://singgah.example") as client:
+        visitor = await make_visitor(client)
+        cleartext = {**DEVICE, "endpoint": "http://10.0.0.1/internal"}
+        refused = await client.post(
+            "/api/push/subscriptions", json=cleartext, headers=visitor["headers"]
+        )
+        assert refused.status_code == 422
+        assert refused.json()["type"].endswith("invalid-push-subscription")
+        accepted = await client.post(
+            "/api/push/subscriptions", json=DEVICE, headers=visitor["headers"]
+        )
+        assert accepted.status_code == 201
