@@ -52,17 +52,26 @@ class VapidKeys:
 
     @classmethod
     def load_or_create(cls, path: Path) -> VapidKeys:
-        """Read the PEM key at ``path``, generating it (mode 0600) on first use."""
-        if path.exists():
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            assert isinstance(key, ec.EllipticCurvePrivateKey)
-            return cls(key)
-        keys = cls.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(handle, "wb") as out:
-            out.write(keys.private_pem())
-        return keys
+        """Read the PEM key at ``path``, generating it (mode 0600) on first use.
+
+        The new key is written whole to a temporary file and linked into place, so processes
+        starting together (``serve --workers N``, ``worker``) all end up with the same key."""
+        if not path.exists():
+            keys = cls.generate()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}")
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(handle, "wb") as out:
+                out.write(keys.private_pem())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process won; use its key
+            finally:
+                temporary.unlink()
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return cls(key)
 
     def private_pem(self) -> bytes:
         return self.private_key.private_bytes(

@@ -206,3 +206,12 @@ def test_payloads_over_4096_bytes_are_refused_before_encrypting(service, encoder
     with pytest.raises(PayloadTooLarge):
         encoder.encrypt(b"x" * 4097, target)
     assert len(encoder.encrypt(b"x" * 4096, target)) > 4096
+
+
+def test_the_vapid_key_is_made_once_and_kept(tmp_path):
+    path = tmp_path / "data" / "vapid_private.pem"
+    first = VapidKeys.load_or_create(path)
+    again = VapidKeys.load_or_create(path)
+    assert first.application_server_key() == again.application_server_key()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["vapid_private.pem"]
