@@ -47,3 +47,27 @@ class IsolationAlertNotFound(ExposureError):
     status = 404
     slug = "isolation-alert-not-found"
     title = "Isolation alert not found"
+
+
+class PayloadTooLarge(ExposureError):
+    status = 413
+    slug = "push-payload-too-large"
+    title = "Push payload larger than 4,096 bytes"
+
+
+class NotificationNotFound(ExposureError):
+    status = 404
+    slug = "notification-not-found"
+    title = "Notification not found"
+
+
+class SubscriptionNotFound(ExposureError):
+    status = 404
+    slug = "push-subscription-not-found"
+    title = "Push subscription not found"
+
+
+class InvalidSubscription(ExposureError):
+    status = 422
+    slug = "invalid-push-subscription"
+    title = "Invalid push subscription"

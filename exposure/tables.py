@@ -82,6 +82,48 @@ notifications = sa.Table(
     sa.Column("dedupe_key", sa.Text, nullable=False, unique=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("read_at", sa.BigInteger),
+    sa.Column("fanned_out_at", sa.BigInteger),
+)
+
+# A device that asked for push alerts: a visitor's browser or a staff account's (owner_kind
+# 'visitor' or 'user'). The push service's endpoint identifies the device.
+push_subscriptions = sa.Table(
+    "push_subscriptions",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("owner_kind", sa.Text, nullable=False),
+    sa.Column("owner_id", sa.Text, nullable=False),
+    sa.Column("endpoint", sa.Text, nullable=False, unique=True),
+    sa.Column("p256dh", sa.Text, nullable=False),
+    sa.Column("auth", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+# One notification pushed to one device: state 'pending', 'delivered' or 'failed'.
+push_deliveries = sa.Table(
+    "push_deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column(
+        "notification_id",
+        sa.BigInteger,
+        sa.ForeignKey(notifications.c.id, ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "subscription_id",
+        sa.BigInteger,
+        sa.ForeignKey(push_subscriptions.c.id, ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("lease_until", sa.BigInteger),
+    sa.Column("claim", sa.Text),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("notification_id", "subscription_id"),
 )
 
 isolations = sa.Table(

@@ -38,6 +38,7 @@ from web import (
     routes_checkin,
     routes_exposure,
     routes_isolation,
+    routes_push,
     routes_system,
     routes_venues,
     routes_visitor_app,
@@ -50,6 +51,7 @@ from web.jobs import run_forever, run_jobs_once
 from web.keyring import personal_data_keys
 from web.live import OccupancyNotifier
 from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from web.push import build_sender, vapid_keys
 from web.settings import Settings, load_settings, resolve_secrets
 from web.templating import template_context
 
@@ -84,6 +86,7 @@ def all_routes() -> list[BaseRoute]:
         *routes_wallet.routes,
         *routes_visitor_app.routes,
         *routes_isolation.routes,
+        *routes_push.routes,
         *pages.routes,
         *pages_venues.routes,
         *pages_certificates.routes,
@@ -111,12 +114,16 @@ def create_app(
                 lambda: run_jobs_once(db, app.state.clock, settings), settings.job_interval_seconds
             )
         )
+        sender = build_sender(db, settings, app.state.clock.now)
+        pushes = asyncio.create_task(sender.run_forever())
         try:
             yield
         finally:
-            jobs.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await jobs
+            for task in (jobs, pushes):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await sender.aclose()
             await db.disconnect()
 
     templates = Jinja2Templates(
@@ -141,6 +148,7 @@ def create_app(
     app.state.signatures = SignatureCache()
     app.state.personal_keys = personal_data_keys(settings)
     app.state.occupancy = OccupancyNotifier()
+    app.state.vapid = vapid_keys(settings)
     # Read now, so a broken rules file stops the start instead of the first door check.
     app.state.colour_rules = load_colour_rules(settings.colour_rules_file)
     return app

@@ -46,6 +46,7 @@ from web.demo import CREDENTIALS_FILE, save_credentials, seed_demo_accounts, see
 from web.errors import Problem
 from web.keyring import venue_key_encryption_key
 from web.migrations import migrate
+from web.push import build_sender
 from web.routes_certificates import sealing_key
 from web.settings import Settings, SettingsError, load_settings, resolve_secrets, settings_help
 
@@ -298,6 +299,20 @@ async def _verify_certificate(settings: Settings, args: argparse.Namespace) -> i
     return 0 if result.valid else EXIT_FAILURE
 
 
+async def _worker(settings: Settings, args: argparse.Namespace) -> None:
+    await prepare_database(settings)
+    async with connected(settings) as db:
+        sender = build_sender(db, settings, SystemClock().now)
+        try:
+            if args.once:
+                counts = await sender.run_until_idle()
+                print(json.dumps(counts, sort_keys=True))
+            else:
+                await sender.run_forever()
+        finally:
+            await sender.aclose()
+
+
 def run_async(
     command: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int | None]],
 ) -> Callable[[Settings, argparse.Namespace], int | None]:
@@ -326,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="on first start create demo accounts and print their passwords",
     )
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="send push notifications (the outbox sender)")
+    worker.add_argument("--once", action="store_true", help="send what is due now, then exit")
+    worker.set_defaults(func=run_async(_worker))
 
     migrate_cmd = commands.add_parser("migrate", help="apply pending database migrations")
     migrate_cmd.set_defaults(func=cmd_migrate)

@@ -13,7 +13,7 @@ from checkin.visitors import read_profile
 from checkin.visits import iso
 from exposure.cases import confirm_case, create_case, find_case, list_cases, require_confirmed
 from exposure.isolation import isolate_run_contacts
-from exposure.runs import find_run, notifications_for, run_contacts, run_exposures
+from exposure.runs import find_run, run_contacts, run_exposures
 from web.accounts import record_audit
 from web.exposure_scope import (
     case_people_from,
@@ -28,8 +28,8 @@ from web.exposure_scope import (
 )
 from web.openapi import api
 from web.routes_accounts import REGION
+from web.routes_push import inbox
 from web.validation import obj, read_json
-from web.visitors import require_visitor_id
 
 DAY = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 NEW_CASE = {
@@ -250,23 +250,6 @@ async def runs_contacts_csv(request: Request) -> Response:
     )
 
 
-async def me_notifications(request: Request) -> JSONResponse:
-    visitor_id = require_visitor_id(request)
-    found = await notifications_for(request.app.state.db, "visitor", visitor_id)
-    return JSONResponse(
-        [
-            {
-                "id": n["id"],
-                "kind": n["kind"],
-                "payload": n["payload"],
-                "created_at": iso(n["created_at"]),
-                "read": n["read_at"] is not None,
-            }
-            for n in found
-        ]
-    )
-
-
 OFFICIALS = "admin, health official (own region)"
 routes = [
     api(
@@ -347,10 +330,10 @@ routes = [
     ),
     api(
         "/api/me/notifications",
-        me_notifications,
+        inbox,
         "GET",
-        "The visitor's alerts",
-        auth="visitor",
+        "Your alerts (a visitor's, or a staff account's venues'), titles in your language",
+        auth="visitor token or staff account",
         tag="notifications",
         response={"type": "array", "items": {"type": "object"}},
     ),

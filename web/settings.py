@@ -151,6 +151,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Place every close contact of a confirmed exposure run in isolation at once."),
     Setting("SINGGAH_SPO2_DANGER", "spo2_danger", _positive_int, 94,
             "Oxygen saturation (%) below which a daily isolation report is a danger sign."),
+    Setting("SINGGAH_VAPID_SUBJECT", "vapid_subject", str, "mailto:admin@localhost",
+            "Contact (mailto: or https: URL) that push services see in the VAPID signature; "
+            "the VAPID key pair is generated into the data folder on first start."),
 )  # fmt: skip
 
 
@@ -182,6 +185,7 @@ class Settings:
     isolation_days: int = 14
     isolate_close_contacts: bool = False
     spo2_danger: int = 94
+    vapid_subject: str = "mailto:admin@localhost"
 
     @property
     def resolved_database_url(self) -> str:

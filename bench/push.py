@@ -1,0 +1,163 @@
+"""Push fan-out: notifications per second end to end, beside encryption alone (the ceiling).
+
+N visitors each with one device and one queued exposure alert; a local push service (its own
+process, on loopback: it verifies VAPID but does not decrypt) answers 201. End to end is the
+sender's fan-out, claims, RFC 8291 encryption, HTTP POSTs and recorded states, on SQLite or
+PostgreSQL; encryption alone is `PushEncoder.request` in a loop in the same run.
+
+    python -m bench.push [--notifications 20000] [--concurrency 64] [--database URL] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from exposure.outbox import Sender, push_payload
+from exposure.push import PushEncoder, Subscription, VapidKeys
+from exposure.runs import insert_rows, queue_notifications
+from exposure.tables import push_deliveries, push_subscriptions
+from tests.live import free_port
+from tests.pushservice import Device
+from web.database import Database, open_database
+from web.migrations import migrate
+
+ENCRYPT_SAMPLE = 5000
+
+
+async def visitor_devices(db: Database, kind: str, recipient: str) -> list[tuple[str, str]]:
+    return [("visitor", recipient)]
+
+
+def start_push_service() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tests.pushservice", str(port)])
+    origin = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(origin + "/")
+            return process, origin
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the push service did not start")
+
+
+async def seed(db: Database, count: int, origin: str, keys: dict[str, str], now: int) -> None:
+    await insert_rows(
+        db,
+        push_subscriptions,
+        [
+            {
+                "owner_kind": "visitor",
+                "owner_id": f"v{n}",
+                "endpoint": f"{origin}/push/d{n}",
+                "created_at": now,
+                **keys,
+            }
+            for n in range(count)
+        ],
+    )
+    payload = {"kind": "exposure_alert", "venue_name": "Pasar 16 Ilir", "exposed_from": now}
+    await queue_notifications(
+        db,
+        [
+            {
+                "recipient_kind": "visitor",
+                "recipient_id": f"v{n}",
+                "kind": "exposure_alert",
+                "payload": json.dumps(payload),
+                "dedupe_key": f"bench:{n}",
+                "created_at": now,
+            }
+            for n in range(count)
+        ],
+    )
+
+
+def encryption_rate(encoder: PushEncoder, origin: str, keys: dict[str, str], count: int) -> float:
+    payload = push_payload("exposure_alert", json.dumps({"venue_name": "Pasar 16 Ilir"}), 1)
+    targets = [
+        Subscription(n, f"{origin}/push/d{n}", keys["p256dh"], keys["auth"]) for n in range(count)
+    ]
+    began = time.perf_counter()
+    for target in targets:
+        encoder.request(payload, target, ttl=86400, urgency="high")
+    return count / (time.perf_counter() - began)
+
+
+async def run(count: int, concurrency: int, database: str | None) -> dict[str, object]:
+    process, origin = start_push_service()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            url = database or f"sqlite:///{Path(folder) / 'bench.db'}"
+            db = open_database(url)
+            await db.connect()
+            try:
+                now = datetime.now(UTC)
+                await migrate(db, now)
+                keys = Device("bench", origin).keys()
+                await seed(db, count, origin, keys, int(now.timestamp()))
+                encoder = PushEncoder(VapidKeys.generate(), "mailto:bench@singgah.example")
+                ceiling = encryption_rate(encoder, origin, keys, min(count, ENCRYPT_SAMPLE))
+                sender = Sender(
+                    db, encoder, visitor_devices, lambda: datetime.now(UTC), concurrency=concurrency
+                )
+                began = time.perf_counter()
+                try:
+                    counts = await sender.run_until_idle(limit=1000)
+                finally:
+                    await sender.aclose()
+                elapsed = time.perf_counter() - began
+                delivered = await db.fetch_val(
+                    sa.select(sa.func.count())
+                    .select_from(push_deliveries)
+                    .where(push_deliveries.c.state == "delivered")
+                )
+            finally:
+                await db.disconnect()
+    finally:
+        process.terminate()
+        process.wait(10)
+    end_to_end = delivered / elapsed
+    return {
+        "notifications": count,
+        "delivered": delivered,
+        "outcomes": counts,
+        "engine": url.split(":")[0],
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 1),
+        "end_to_end_per_s": round(end_to_end),
+        "encryption_only_per_s": round(ceiling),
+        "ratio": round(end_to_end / ceiling, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notifications", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--database", help="an empty database URL (default: a temporary SQLite)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.notifications, args.concurrency, args.database))
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:24} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,478 @@
+"""The notification outbox: push subscriptions, deliveries and the sender.
+
+Notifications are rows written in the same transaction as the event that causes them (an
+exposure run, an occupancy alert). The sender fans each one out once into a delivery per device
+of its recipients, then claims due deliveries with a lease, sends them and records the outcome.
+Delivery is at least once: a sender that dies after sending but before recording leaves its
+lease to expire, and another sender sends again.
+
+Claims: one UPDATE ... WHERE id IN (due rows) RETURNING, which SQLite runs under its write lock
+and PostgreSQL with ``FOR UPDATE SKIP LOCKED``; a claimed row carries the sender's claim token
+and a lease, so two senders never hold the same delivery at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from databases import Database
+from sqlalchemy.dialects import postgresql, sqlite
+
+from checkin.tables import occupancy_alerts
+from exposure.errors import NotificationNotFound, PayloadTooLarge, SubscriptionNotFound
+from exposure.push import PushEncoder, Subscription
+from exposure.runs import queue_notifications
+from exposure.tables import notifications, push_deliveries, push_subscriptions
+from venues.tables import venues
+
+logger = logging.getLogger("singgah.push")
+
+# Who gets a notification's pushes: (owner_kind, owner_id) pairs for a (recipient_kind, id).
+Owners = list[tuple[str, str]]
+RecipientResolver = Callable[[Database, str, str], Awaitable[Owners]]
+
+URGENCY = {"exposure_alert": "high", "venue_alert": "normal"}
+FAN_OUT_BATCH = 500
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _insert(db: Database) -> Any:
+    return postgresql.insert if db.url.dialect == "postgresql" else sqlite.insert
+
+
+# Subscriptions --------------------------------------------------------------------------------
+
+
+async def subscribe(
+    db: Database, owner_kind: str, owner_id: str, endpoint: str, p256dh: str, auth: str, now: int
+) -> int:
+    """Store a device for ``owner``; subscribing the same endpoint again moves it to them."""
+    values = {"owner_kind": owner_kind, "owner_id": owner_id, "p256dh": p256dh, "auth": auth}
+    statement = _insert(db)(push_subscriptions).values(endpoint=endpoint, created_at=now, **values)
+    statement = statement.on_conflict_do_update(index_elements=["endpoint"], set_=values)
+    await db.execute(statement)
+    return await db.fetch_val(
+        sa.select(push_subscriptions.c.id).where(push_subscriptions.c.endpoint == endpoint)
+    )
+
+
+async def unsubscribe(db: Database, owner_kind: str, owner_id: str, endpoint: str) -> None:
+    removed = await db.fetch_val(
+        sa.delete(push_subscriptions)
+        .where(
+            push_subscriptions.c.owner_kind == owner_kind,
+            push_subscriptions.c.owner_id == owner_id,
+            push_subscriptions.c.endpoint == endpoint,
+        )
+        .returning(push_subscriptions.c.id)
+    )
+    if removed is None:
+        raise SubscriptionNotFound("no such subscription for you")
+
+
+# Inbox ----------------------------------------------------------------------------------------
+
+
+async def mark_read(
+    db: Database, recipients: Iterable[tuple[str, str]], notification_id: int, now: int
+) -> None:
+    """Mark a notification read if one of ``recipients`` (kind, id) owns it."""
+    owned = sa.or_(
+        *(
+            sa.and_(notifications.c.recipient_kind == kind, notifications.c.recipient_id == rid)
+            for kind, rid in recipients
+        )
+    )
+    found = await db.fetch_val(
+        sa.update(notifications)
+        .where(notifications.c.id == notification_id, owned)
+        .values(read_at=sa.func.coalesce(notifications.c.read_at, now))
+        .returning(notifications.c.id)
+    )
+    if found is None:
+        raise NotificationNotFound("no such notification for you")
+
+
+# Sending --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base_seconds: int = 30
+    cap_seconds: int = 3600
+    max_attempts: int = 12
+
+    def delay(self, attempts: int, retry_after: int | None = None) -> int:
+        wanted = max(self.base_seconds * 2 ** max(attempts - 1, 0), retry_after or 0)
+        return min(wanted, self.cap_seconds)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # delivered, pending (retry later), failed, gone (device forgotten)
+    attempts: int
+    next_attempt_at: int
+    status: int | None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    attempts: int
+    kind: str
+    payload: str
+    subscription: Subscription
+
+
+def push_payload(kind: str, payload_json: str, notification_id: int) -> bytes:
+    """The pushed JSON: kind, venue name, dates and where to go; nothing about the person."""
+    payload = json.loads(payload_json)
+    small = {
+        key: payload[key]
+        for key in ("venue_name", "exposed_from", "exposed_until", "hot_from", "level", "risk")
+        if key in payload
+    }
+    return json.dumps(
+        {"id": notification_id, "kind": kind, "url": "/alerts", **small}, separators=(",", ":")
+    ).encode()
+
+
+def _retry_after(response: httpx.Response) -> int | None:
+    value = response.headers.get("retry-after", "")
+    return int(value) if value.isdigit() else None
+
+
+class Sender:
+    """Claims due deliveries, sends them concurrently (bounded) and records what happened."""
+
+    def __init__(
+        self,
+        db: Database,
+        encoder: PushEncoder,
+        resolve: RecipientResolver,
+        clock: Callable[[], datetime],
+        *,
+        http: httpx.AsyncClient | None = None,
+        concurrency: int = 64,
+        timeout_seconds: float = 10.0,
+        lease_seconds: int = 120,
+        ttl_seconds: int = 4 * 24 * 3600,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.db = db
+        self.encoder = encoder
+        self.resolve = resolve
+        self.clock = clock
+        self.http = http or httpx.AsyncClient(
+            timeout=timeout_seconds,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        self.concurrency = concurrency
+        self.timeout_seconds = timeout_seconds
+        self.lease_seconds = lease_seconds
+        self.ttl_seconds = ttl_seconds
+        self.backoff = backoff or Backoff()
+        self.token = secrets.token_hex(8)
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def now(self) -> int:
+        return epoch(self.clock())
+
+    async def fan_out(self) -> int:
+        """Turn new notifications into one pending delivery per device of their recipients."""
+        await queue_occupancy_notifications(self.db, self.now())
+        rows = await self.db.fetch_all(
+            sa.select(
+                notifications.c.id, notifications.c.recipient_kind, notifications.c.recipient_id
+            )
+            .where(notifications.c.fanned_out_at.is_(None))
+            .order_by(notifications.c.id)
+            .limit(FAN_OUT_BATCH)
+        )
+        if not rows:
+            return 0
+        now = self.now()
+        owners = {
+            row["id"]: await self.resolve(self.db, row["recipient_kind"], row["recipient_id"])
+            for row in rows
+        }
+        devices = await self._subscriptions_of([o for found in owners.values() for o in found])
+        deliveries = [
+            {
+                "notification_id": notification_id,
+                "subscription_id": subscription_id,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "updated_at": now,
+            }
+            for notification_id, found in owners.items()
+            for owner in found
+            for subscription_id in devices.get(owner, ())
+        ]
+        async with self.db.transaction():
+            for start in range(0, len(deliveries), 400):
+                statement = _insert(self.db)(push_deliveries).values(
+                    deliveries[start : start + 400]
+                )
+                await self.db.execute(
+                    statement.on_conflict_do_nothing(
+                        index_elements=["notification_id", "subscription_id"]
+                    )
+                )
+            await self.db.execute(
+                sa.update(notifications)
+                .where(notifications.c.id.in_([row[0] for row in rows]))
+                .values(fanned_out_at=now)
+            )
+        return len(rows)
+
+    async def _subscriptions_of(self, owners: Owners) -> dict[tuple[str, str], list[int]]:
+        """Subscription ids by owner, in one query per owner kind."""
+        by_kind: dict[str, set[str]] = {}
+        for kind, owner in owners:
+            by_kind.setdefault(kind, set()).add(owner)
+        found: dict[tuple[str, str], list[int]] = {}
+        for kind, ids in by_kind.items():
+            rows = await self.db.fetch_all(
+                sa.select(push_subscriptions.c.id, push_subscriptions.c.owner_id).where(
+                    push_subscriptions.c.owner_kind == kind,
+                    push_subscriptions.c.owner_id.in_(sorted(ids)),
+                )
+            )
+            for row in rows:
+                found.setdefault((kind, row["owner_id"]), []).append(row["id"])
+        return found
+
+    async def claim(self, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries to this sender."""
+        now = self.now()
+        due = (
+            sa.select(push_deliveries.c.id)
+            .where(
+                push_deliveries.c.state == "pending",
+                push_deliveries.c.next_attempt_at <= now,
+                sa.or_(
+                    push_deliveries.c.lease_until.is_(None), push_deliveries.c.lease_until <= now
+                ),
+            )
+            .order_by(push_deliveries.c.next_attempt_at, push_deliveries.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = await self.db.fetch_all(
+            sa.update(push_deliveries)
+            .where(push_deliveries.c.id.in_(due.scalar_subquery()))
+            .values(lease_until=now + self.lease_seconds, claim=self.token)
+            .returning(push_deliveries.c.id)
+        )
+        if not claimed:
+            return []
+        rows = await self.db.fetch_all(
+            sa.select(
+                push_deliveries.c.id,
+                push_deliveries.c.attempts,
+                notifications.c.id.label("notification_id"),
+                notifications.c.kind,
+                notifications.c.payload,
+                push_subscriptions.c.id.label("subscription_id"),
+                push_subscriptions.c.endpoint,
+                push_subscriptions.c.p256dh,
+                push_subscriptions.c.auth,
+            )
+            .select_from(
+                push_deliveries.join(notifications).join(
+                    push_subscriptions,
+                    push_subscriptions.c.id == push_deliveries.c.subscription_id,
+                )
+            )
+            .where(push_deliveries.c.id.in_([row[0] for row in claimed]))
+        )
+        return [
+            Claimed(
+                delivery_id=row["id"],
+                attempts=row["attempts"],
+                kind=row["kind"],
+                payload=push_payload(row["kind"], row["payload"], row["notification_id"]).decode(),
+                subscription=Subscription(
+                    row["subscription_id"], row["endpoint"], row["p256dh"], row["auth"]
+                ),
+            )
+            for row in rows
+        ]
+
+    async def send(self, item: Claimed) -> tuple[int | None, int | None]:
+        """POST one delivery; returns (HTTP status or None on a network failure, Retry-After)."""
+        request = self.encoder.request(
+            item.payload.encode(),
+            item.subscription,
+            ttl=self.ttl_seconds,
+            urgency=URGENCY.get(item.kind, "normal"),
+        )
+        async with self._slots:
+            try:
+                response = await self.http.post(
+                    request.endpoint,
+                    content=request.body,
+                    headers=request.headers,
+                    timeout=self.timeout_seconds,
+                )
+            except httpx.HTTPError as exc:
+                logger.warning("push to %s failed: %s", request.endpoint, type(exc).__name__)
+                return None, None
+        return response.status_code, _retry_after(response)
+
+    def outcome(self, item: Claimed, status: int | None, retry_after: int | None) -> Outcome:
+        """What a push service's answer means for the delivery."""
+        attempts = item.attempts + 1
+        now = self.now()
+        if status in (404, 410):
+            return Outcome("gone", attempts, now, status)
+        if status is not None and 200 <= status < 300:
+            return Outcome("delivered", attempts, now, status)
+        if status is None or status == 429 or status >= 500:
+            state = "pending" if attempts < self.backoff.max_attempts else "failed"
+            return Outcome(state, attempts, now + self.backoff.delay(attempts, retry_after), status)
+        return Outcome("failed", attempts, now, status)
+
+    async def record(self, sent: list[tuple[Claimed, Outcome]]) -> None:
+        """Store the outcomes of a batch: deliveries in one statement, a forgotten device
+        (404/410) deleted with its deliveries, retries and failures one by one."""
+        now = self.now()
+        done: dict[int | None, list[int]] = {}
+        for item, outcome in sent:
+            if outcome.state == "delivered":
+                done.setdefault(outcome.status, []).append(item.delivery_id)
+        gone = [item.subscription.id for item, outcome in sent if outcome.state == "gone"]
+        async with self.db.transaction():
+            if gone:
+                await self.db.execute(
+                    sa.delete(push_subscriptions).where(push_subscriptions.c.id.in_(gone))
+                )
+            for status, ids in done.items():
+                await self.db.execute(
+                    sa.update(push_deliveries)
+                    .where(
+                        push_deliveries.c.id.in_(ids),
+                        push_deliveries.c.claim == self.token,
+                    )
+                    .values(
+                        state="delivered",
+                        attempts=push_deliveries.c.attempts + 1,
+                        lease_until=None,
+                        claim=None,
+                        last_status=status,
+                        updated_at=now,
+                    )
+                )
+            for item, outcome in sent:
+                if outcome.state in ("pending", "failed"):
+                    await self.db.execute(
+                        sa.update(push_deliveries)
+                        .where(
+                            push_deliveries.c.id == item.delivery_id,
+                            push_deliveries.c.claim == self.token,
+                        )
+                        .values(
+                            state=outcome.state,
+                            attempts=outcome.attempts,
+                            next_attempt_at=outcome.next_attempt_at,
+                            lease_until=None,
+                            claim=None,
+                            last_status=outcome.status,
+                            updated_at=now,
+                        )
+                    )
+
+    async def _send_one(self, item: Claimed) -> tuple[Claimed, Outcome]:
+        try:
+            return item, self.outcome(item, *await self.send(item))
+        except PayloadTooLarge:
+            logger.error("notification too large to push (delivery %s)", item.delivery_id)
+            return item, Outcome("failed", item.attempts + 1, self.now(), None)
+
+    async def run_once(self, limit: int = 500) -> dict[str, int]:
+        """Fan out new notifications, then send one batch of due deliveries and record it.
+
+        A push service that stalls holds its own request until the per-request timeout; the
+        others in the batch are sent meanwhile (bounded by the semaphore)."""
+        await self.fan_out()
+        claimed = await self.claim(limit)
+        sent = await asyncio.gather(*(self._send_one(item) for item in claimed))
+        await self.record(sent)
+        return dict(Counter(outcome.state for _, outcome in sent))
+
+    async def run_until_idle(self, limit: int = 500) -> dict[str, int]:
+        """Send batches until nothing is due now (tests, the bench and `singgah worker --once`)."""
+        total: dict[str, int] = {}
+        while True:
+            counts = await self.run_once(limit)
+            if not counts:
+                return total
+            total = dict(Counter(total) + Counter(counts))
+
+    async def run_forever(self, idle_seconds: float = 2.0, limit: int = 500) -> None:
+        """Send whenever something is due; a failed round is logged and the loop goes on."""
+        while True:
+            try:
+                counts = await self.run_once(limit)
+            except Exception:
+                logger.exception("push round failed; retrying in %s s", idle_seconds)
+                counts = {}
+            if not counts:
+                await asyncio.sleep(idle_seconds)
+
+
+async def queue_occupancy_notifications(
+    db: Database, now: int, lookback_seconds: int = 86400
+) -> int:
+    """Queue a notification for the managers of each venue that recently crossed 80 or 100%.
+
+    Check-in (a lower package) records the alert in its own transaction; this turns each alert
+    into one notification, idempotently (dedupe key per alert), before the sender fans out.
+    """
+    rows = await db.fetch_all(
+        sa.select(occupancy_alerts, venues.c.name)
+        .select_from(occupancy_alerts.join(venues, venues.c.id == occupancy_alerts.c.venue_id))
+        .where(occupancy_alerts.c.at >= now - lookback_seconds)
+    )
+    notices = [
+        {
+            "recipient_kind": "venue",
+            "recipient_id": str(row["venue_id"]),
+            "kind": "occupancy_alert",
+            "payload": json.dumps(
+                {
+                    "kind": "occupancy_alert",
+                    "venue_id": row["venue_id"],
+                    "venue_name": row["name"],
+                    "level": row["level"],
+                    "occupancy": row["occupancy"],
+                    "capacity": row["capacity"],
+                    "at": row["at"],
+                },
+                sort_keys=True,
+            ),
+            "dedupe_key": f"occupancy:{row['id']}",
+            "created_at": row["at"],
+        }
+        for row in rows
+    ]
+    await queue_notifications(db, notices)
+    return len(notices)
