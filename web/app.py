@@ -43,7 +43,7 @@ from web.clock import Clock, SystemClock
 from web.database import Database, open_database
 from web.errors import exception_handlers
 from web.jobs import run_forever, run_jobs_once
-from web.keyring import personal_data_keys
+from web.keyring import load_personal_data_keys, personal_data_keys
 from web.live import OccupancyNotifier
 from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from web.settings import Settings, load_settings, resolve_secrets
@@ -98,8 +98,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
+        # The key ids `singgah keys rotate-data-key` added: the newest seals, all open.
+        app.state.personal_keys = await load_personal_data_keys(db, settings)
         jobs = asyncio.create_task(
-            run_forever(lambda: run_jobs_once(db, app.state.clock), settings.job_interval_seconds)
+            run_forever(
+                lambda: run_jobs_once(db, app.state.clock, settings),
+                settings.job_interval_seconds,
+            )
         )
         try:
             yield

@@ -1,4 +1,4 @@
-"""Background jobs that `serve` runs on a schedule: auto-checkout (and later purge, push)."""
+"""Background jobs that `serve` runs on a schedule: auto-checkout and the retention purge."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ from collections.abc import Awaitable, Callable
 from checkin.visits import auto_checkout
 from web.clock import Clock
 from web.database import Database
+from web.privacy import purge
+from web.settings import Settings
 
 logger = logging.getLogger("singgah.jobs")
 
 
-async def run_jobs_once(db: Database, clock: Clock) -> dict[str, int]:
-    return {"auto_checkout": await auto_checkout(db, clock.now())}
+async def run_jobs_once(db: Database, clock: Clock, settings: Settings) -> dict[str, int]:
+    counts = {"auto_checkout": await auto_checkout(db, clock.now())}
+    purged = await purge(db, settings, clock.now())
+    counts.update({f"purged_{table}": count for table, count in purged.items()})
+    return counts
 
 
 async def run_forever(job: Callable[[], Awaitable[object]], interval_seconds: float) -> None:
