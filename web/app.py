@@ -46,6 +46,7 @@ from web.jobs import run_forever, run_jobs_once
 from web.keyring import load_personal_data_keys, personal_data_keys
 from web.live import OccupancyNotifier
 from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from web.ratelimit import RateLimitMiddleware
 from web.settings import Settings, load_settings, resolve_secrets
 from web.templating import template_context
 
@@ -124,6 +125,11 @@ def create_app(
         routes=all_routes(),
         middleware=[
             Middleware(SecurityHeadersMiddleware, secure=settings.secure_cookies),
+            Middleware(
+                RateLimitMiddleware,
+                per_ip=settings.rate_limit_ip_per_minute,
+                per_visitor=settings.rate_limit_visitor_per_minute,
+            ),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers=exception_handlers(),

@@ -140,9 +140,10 @@ SETTINGS: tuple[Setting, ...] = (
             _positive_int, 14, "Days the notification outbox keeps a notice."),
     Setting("SINGGAH_AUDIT_RETENTION_DAYS", "audit_retention_days", _positive_int, 365,
             "Days audit log entries (no personal data) are kept."),
-    Setting("SINGGAH_RATE_LIMIT_IP_PER_MINUTE", "rate_limit_ip_per_minute", _positive_int, 120,
+    Setting("SINGGAH_RATE_LIMIT_IP_PER_MINUTE", "rate_limit_ip_per_minute", _positive_int, 600,
             "Requests one IP address may make per minute to check-in, verify, login and "
-            "certificate endpoints before 429."),
+            "certificate endpoints before 429 (high: carriers put many phones behind one "
+            "address)."),
     Setting("SINGGAH_RATE_LIMIT_VISITOR_PER_MINUTE", "rate_limit_visitor_per_minute",
             _positive_int, 30, "Requests one visitor may make per minute to those endpoints."),
     Setting("SINGGAH_MAX_HEADER_BYTES", "max_header_bytes", _positive_int, 16384,
@@ -184,7 +185,7 @@ class Settings:
     exposure_retention_days: int = 14
     notification_retention_days: int = 14
     audit_retention_days: int = 365
-    rate_limit_ip_per_minute: int = 120
+    rate_limit_ip_per_minute: int = 600
     rate_limit_visitor_per_minute: int = 30
     max_header_bytes: int = 16384
     sqlite_pool_size: int = 4
