@@ -165,7 +165,7 @@ async def checked_journey(db: Database, journey: Journey) -> Journey:
     return Journey(origin, destination.code, journey.mode, history)
 
 
-def _sealing_context(visitor_id: str, destination: str, registered_at: int) -> str:
+def sealing_context(visitor_id: str, destination: str, registered_at: int) -> str:
     # Binding the destination means a changed destination column no longer opens the data.
     return f"traveller:{visitor_id}:{destination}:{registered_at}"
 
@@ -194,7 +194,7 @@ async def register_traveller(
         )
         visitor_id = assisted.visitor.id
         details = {**asdict(profile), "origin": journey.origin, "history": journey.travel_history}
-        context = _sealing_context(visitor_id, journey.destination_region_code, moment)
+        context = sealing_context(visitor_id, journey.destination_region_code, moment)
         traveller_id = await db.fetch_val(
             sa.insert(travellers)
             .values(
@@ -240,7 +240,7 @@ async def arrivals(
 
 
 def _arrival(keys: PersonalDataKeys, row: Any) -> Arrival:
-    context = _sealing_context(
+    context = sealing_context(
         row["visitor_id"], row["destination_region_code"], row["registered_at"]
     )
     details = unseal_json(keys, context, bytes(row["details_sealed"]))

@@ -16,11 +16,13 @@ import json
 import os
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from databases import Database
 
@@ -35,12 +37,18 @@ PHONE = re.compile(r"^\+?\d{8,15}$")
 
 @dataclass(frozen=True)
 class PersonalDataKeys:
-    """Keys for personal data, derived by the caller from the secret key."""
+    """Keys for personal data, derived by the caller from the secret key.
+
+    New data is sealed with ``sealing_key`` under ``key_id``; ``older_sealing_keys`` (key id ->
+    key) still open what earlier key ids sealed, until `singgah keys rotate-data-key` has
+    re-sealed it. The lookup and token keys do not rotate with the sealing key, so NIK and
+    phone lookups and visitors' tokens keep working across a rotation."""
 
     key_id: str
     sealing_key: bytes  # AES-256-GCM
     lookup_key: bytes  # HMAC-SHA256 for NIK and phone lookups
     token_key: bytes  # HMAC-SHA256 for visitor bearer tokens
+    older_sealing_keys: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,14 @@ def seal(keys: PersonalDataKeys, context: str, plain: bytes) -> bytes:
 
 
 def unseal(keys: PersonalDataKeys, context: str, sealed: bytes) -> bytes:
-    return AESGCM(keys.sealing_key).decrypt(sealed[:12], sealed[12:], context.encode())
+    """Open ``sealed`` with the current key or, for data not yet re-sealed, an older one (a
+    wrong key fails GCM's tag, so trying each is safe)."""
+    for key in (keys.sealing_key, *keys.older_sealing_keys.values()):
+        try:
+            return AESGCM(key).decrypt(sealed[:12], sealed[12:], context.encode())
+        except InvalidTag:
+            continue
+    raise InvalidTag("no personal-data key opens this value")
 
 
 def seal_json(keys: PersonalDataKeys, context: str, data: dict[str, Any]) -> bytes:

@@ -153,7 +153,7 @@ def _fact(row: Any) -> Fact:
     return Recovery(_day(row["recovery_from"]), _day(row["recovery_until"]))
 
 
-def _context(visitor_id: str) -> str:
+def wallet_context(visitor_id: str) -> str:
     # Bound to the visitor and the purpose: a sealed HC1 opens only in its own wallet row.
     return f"wallet:{visitor_id}"
 
@@ -167,7 +167,7 @@ def holder_initials(dcc: dict[str, Any]) -> str:
 
 
 def _sealed_initials(keys: PersonalDataKeys, visitor_id: str, sealed: bytes) -> str:
-    hc1 = unseal(keys, _context(visitor_id), sealed).decode()
+    hc1 = unseal(keys, wallet_context(visitor_id), sealed).decode()
     return holder_initials(read_claims(hc1).dcc)
 
 
@@ -204,7 +204,7 @@ async def add_certificate(
             issuer_country=claims.issuer,
             issued_at=int(claims.issued_at or 0),
             expires_at=int(claims.expires_at or 0),
-            hc1_sealed=seal(keys, _context(visitor_id), text.encode()),
+            hc1_sealed=seal(keys, wallet_context(visitor_id), text.encode()),
             key_id=keys.key_id,
             added_at=epoch(now),
             **_fact_columns(facts[0]),

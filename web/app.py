@@ -48,10 +48,11 @@ from web.clock import Clock, SystemClock
 from web.database import Database, open_database
 from web.errors import exception_handlers
 from web.jobs import run_forever, run_jobs_once
-from web.keyring import personal_data_keys
+from web.keyring import load_personal_data_keys, personal_data_keys
 from web.live import OccupancyNotifier
 from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from web.push import build_sender, vapid_keys
+from web.ratelimit import RateLimitMiddleware
 from web.settings import Settings, load_settings, resolve_secrets
 from web.templating import template_context
 
@@ -109,9 +110,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
+        # The key ids `singgah keys rotate-data-key` added: the newest seals, all open.
+        app.state.personal_keys = await load_personal_data_keys(db, settings)
         jobs = asyncio.create_task(
             run_forever(
-                lambda: run_jobs_once(db, app.state.clock, settings), settings.job_interval_seconds
+                lambda: run_jobs_once(db, app.state.clock, settings),
+                settings.job_interval_seconds,
             )
         )
         sender = build_sender(db, settings, app.state.clock.now)
@@ -136,6 +140,11 @@ def create_app(
         routes=all_routes(),
         middleware=[
             Middleware(SecurityHeadersMiddleware, secure=settings.secure_cookies),
+            Middleware(
+                RateLimitMiddleware,
+                per_ip=settings.rate_limit_ip_per_minute,
+                per_visitor=settings.rate_limit_visitor_per_minute,
+            ),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers=exception_handlers(),

@@ -27,6 +27,7 @@ from certificates.issuers import (
 from certificates.signers import load_trusted_base64, trust_store
 from certificates.trust_list import import_trusted, parse_trust_list, verify_with_trust_list
 from certificates.verify import verify_hc1
+from checkin.rotation import reseal_personal_data
 from venues.errors import VenueError
 from venues.keys import create_key, ensure_signing_key, list_keys, retire_key
 from venues.posters import render_posters_pdf
@@ -44,8 +45,9 @@ from web.clock import SystemClock
 from web.database import Database, open_database
 from web.demo import CREDENTIALS_FILE, save_credentials, seed_demo_accounts, seed_demo_venue
 from web.errors import Problem
-from web.keyring import venue_key_encryption_key
+from web.keyring import add_data_key, venue_key_encryption_key
 from web.migrations import migrate
+from web.privacy import purge
 from web.push import build_sender
 from web.routes_certificates import sealing_key
 from web.settings import Settings, SettingsError, load_settings, resolve_secrets, settings_help
@@ -128,6 +130,11 @@ def server_options(settings: Settings, *, host: str, port: int, workers: int) ->
         # time of each check-in (personal data that the logs must not hold), and costs
         # about a third of the bare endpoint's throughput. Errors are still logged.
         "access_log": False,
+        # h11 refuses a request line plus headers over this (400); httptools has no limit of
+        # its own, so the h11 parser is chosen. Check-in costs are in the application, not the
+        # parser (docs/performance.md), so the limit costs little.
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
     }
 
 
@@ -201,6 +208,25 @@ async def _keys_retire(settings: Settings, args: argparse.Namespace) -> None:
         key = await retire_key(db, args.kid, clock.now())
         await record_audit(db, clock.now(), None, "signing_key_retired", "signing_key", key.kid)
     print(f"retired {key.kid}: posters it signed no longer verify")
+
+
+async def _keys_rotate_data_key(settings: Settings, args: argparse.Namespace) -> None:
+    async with connected(settings) as db:
+        keys = await add_data_key(db, settings, clock.now())
+        counts = await reseal_personal_data(db, keys)
+        await record_audit(
+            db, clock.now(), None, "data_key_rotated", "data_key", keys.key_id, counts
+        )
+    resealed = ", ".join(f"{table} {count}" for table, count in counts.items())
+    print(f"new personal-data key {keys.key_id}; re-sealed: {resealed}")
+    print("restart `singgah serve` so new data is sealed with it (older key ids still open)")
+
+
+async def _purge(settings: Settings, args: argparse.Namespace) -> None:
+    async with connected(settings) as db:
+        counts = await purge(db, settings, clock.now())
+    for table, count in counts.items():
+        print(f"{table}: {count} deleted")
 
 
 async def _keys_list(settings: Settings, args: argparse.Namespace) -> None:
@@ -392,6 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("list", help="every key as a JSON line").set_defaults(
         func=run_async(_keys_list)
     )
+    keys.add_parser(
+        "rotate-data-key", help="a new personal-data key id; re-seal all personal data with it"
+    ).set_defaults(func=run_async(_keys_rotate_data_key))
+
+    commands.add_parser(
+        "purge", help="delete what is past its retention period; prints counts per table"
+    ).set_defaults(func=run_async(_purge))
 
     venues = commands.add_parser("venues", help="venues").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -1,5 +1,5 @@
-"""Background jobs that `serve` runs on a schedule: auto-checkout, isolation reminders (and later
-purge, push)."""
+"""Background jobs that `serve` runs on a schedule: auto-checkout, isolation reminders and the
+retention purge (the push sender runs as its own task, see web/push.py)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,23 @@ from checkin.visits import auto_checkout
 from exposure.isolation import IsolationRules, queue_reminders
 from web.clock import Clock
 from web.database import Database
+from web.privacy import purge
 from web.settings import Settings
 
 logger = logging.getLogger("singgah.jobs")
 
 
-async def run_jobs_once(
-    db: Database, clock: Clock, settings: Settings | None = None
-) -> dict[str, int]:
-    settings = settings or Settings()
+async def run_jobs_once(db: Database, clock: Clock, settings: Settings) -> dict[str, int]:
     now = clock.now()
-    return {
+    counts = {
         "auto_checkout": await auto_checkout(db, now),
         "isolation_reminders": await queue_reminders(
             db, now, IsolationRules(timezone=settings.timezone)
         ),
     }
+    purged = await purge(db, settings, now)
+    counts.update({f"purged_{table}": count for table, count in purged.items()})
+    return counts
 
 
 async def run_forever(job: Callable[[], Awaitable[object]], interval_seconds: float) -> None:

@@ -52,6 +52,7 @@ async def assisted_form(request: Request) -> Response:
 
 
 async def assisted_submit(request: Request) -> Response:
+    await require_user(request, *ASSISTING_STAFF)  # the role before the form's venue
     form = await read_form(request)
     user, venue = await assisting_venue(request, _venue_id(form))
     values = _values(form, PERSON_FIELDS)
@@ -76,6 +77,7 @@ async def travellers_form(request: Request) -> Response:
 
 
 async def travellers_submit(request: Request) -> Response:
+    await require_user(request, *ASSISTING_STAFF)  # the role before the form's venue
     form = await read_form(request)
     user, venue = await assisting_venue(request, _venue_id(form))
     values = _values(form, TRAVELLER_FIELDS)

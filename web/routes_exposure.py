@@ -184,6 +184,7 @@ async def start_run(request: Request, case_ids: list[int], dry_run: bool) -> dic
 
 
 async def runs_create(request: Request) -> JSONResponse:
+    await official(request)  # who asks comes before what they sent
     body = await read_json(request, NEW_RUN)
     return JSONResponse(await start_run(request, body["case_ids"], body["dry_run"]), 201)
 

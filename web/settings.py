@@ -134,6 +134,20 @@ SETTINGS: tuple[Setting, ...] = (
             "Failed logins for one account within the window before logins are throttled."),
     Setting("SINGGAH_LOGIN_WINDOW_MINUTES", "login_window_minutes", _positive_int, 15,
             "Window for counting failed logins."),
+    Setting("SINGGAH_EXPOSURE_RETENTION_DAYS", "exposure_retention_days", _positive_int, 14,
+            "Days contact lists (exposures), hotspots and closed cases are kept."),
+    Setting("SINGGAH_NOTIFICATION_RETENTION_DAYS", "notification_retention_days",
+            _positive_int, 14, "Days the notification outbox keeps a notice."),
+    Setting("SINGGAH_AUDIT_RETENTION_DAYS", "audit_retention_days", _positive_int, 365,
+            "Days audit log entries (no personal data) are kept."),
+    Setting("SINGGAH_RATE_LIMIT_IP_PER_MINUTE", "rate_limit_ip_per_minute", _positive_int, 600,
+            "Requests one IP address may make per minute to check-in, verify, login and "
+            "certificate endpoints before 429 (high: carriers put many phones behind one "
+            "address)."),
+    Setting("SINGGAH_RATE_LIMIT_VISITOR_PER_MINUTE", "rate_limit_visitor_per_minute",
+            _positive_int, 30, "Requests one visitor may make per minute to those endpoints."),
+    Setting("SINGGAH_MAX_HEADER_BYTES", "max_header_bytes", _positive_int, 16384,
+            "Largest request line and headers `serve` accepts; larger ones are refused."),
     Setting("SINGGAH_SQLITE_POOL_SIZE", "sqlite_pool_size", _positive_int, 4,
             "Long-lived SQLite connections kept open (WAL readers run in parallel)."),
     Setting("SINGGAH_DEFAULT_LANGUAGE", "default_language", _language, "id",
@@ -177,6 +191,12 @@ class Settings:
     session_hours: int = 12
     login_max_failures: int = 5
     login_window_minutes: int = 15
+    exposure_retention_days: int = 14
+    notification_retention_days: int = 14
+    audit_retention_days: int = 365
+    rate_limit_ip_per_minute: int = 600
+    rate_limit_visitor_per_minute: int = 30
+    max_header_bytes: int = 16384
     sqlite_pool_size: int = 4
     default_language: str = "id"
     timezone: str = "Asia/Jakarta"

@@ -68,3 +68,11 @@ venue_managers = sa.Table(
     sa.Column("user_id", sa.BigInteger, sa.ForeignKey(users.c.id), primary_key=True),
     sa.Column("venue_id", sa.BigInteger, sa.ForeignKey(venue_table.c.id), primary_key=True),
 )
+
+# Personal-data key ids (see web/keyring.py): the newest seals, all of them open.
+data_keys = sa.Table(
+    "data_keys",
+    metadata,
+    sa.Column("key_id", sa.Text, primary_key=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)

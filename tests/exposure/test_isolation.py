@@ -324,7 +324,9 @@ async def test_the_most_specific_health_contact_is_the_persons(client, db) -> No
     assert got["health_contact"]["region_code"] == "16"
 
 
-async def test_the_job_reminds_once_a_day_until_the_report_is_in(client, db, clock) -> None:
+async def test_the_job_reminds_once_a_day_until_the_report_is_in(
+    client, db, clock, settings
+) -> None:
     person, _, isolation = await isolated_case(client, db)
 
     async def reminders() -> list[str]:
@@ -335,8 +337,8 @@ async def test_the_job_reminds_once_a_day_until_the_report_is_in(client, db, clo
         )
         return sorted(r[0] for r in rows)
 
-    assert (await run_jobs_once(db, clock))["isolation_reminders"] == 1
-    await run_jobs_once(db, clock)
+    assert (await run_jobs_once(db, clock, settings))["isolation_reminders"] == 1
+    await run_jobs_once(db, clock, settings)
     assert await reminders() == [f"isolation_reminder:{person['visitor_id']}:2026-11-22"]
     inbox = (await client.get("/api/me/notifications", headers=person["headers"])).json()
     assert inbox[0]["payload"]["isolation_id"] == isolation["id"]

@@ -18,13 +18,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def singgah(
-    data_dir: Path, *args: str, stdin: str = "", database_url: str = ""
+    data_dir: Path,
+    *args: str,
+    stdin: str = "",
+    database_url: str = "",
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SINGGAH_DATA_DIR": str(data_dir), "SINGGAH_DATABASE_URL": database_url}
+    environment = {
+        **os.environ,
+        "SINGGAH_DATA_DIR": str(data_dir),
+        "SINGGAH_DATABASE_URL": database_url,
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "web.cli", *args],
         cwd=ROOT,
-        env=env,
+        env=environment,
         input=stdin,
         capture_output=True,
         text=True,
