@@ -46,7 +46,9 @@ def test_an_official_runs_a_case_and_the_contact_is_alerted(
     expect(official.get_by_role("status")).to_contain_text("Peringatan sudah diantrekan")
 
     contact.get_by_role("link", name="Peringatan").click()
-    expect(contact.get_by_test_id("alert")).to_have_count(1)
+    # On a loaded machine the navigation can outlast expect's default 5 s: wait for the page.
+    expect(contact).to_have_url(server.url + "/alerts", timeout=30_000)
+    expect(contact.get_by_test_id("alert")).to_have_count(1, timeout=15_000)
     expect(contact.get_by_test_id("alert")).to_contain_text("Kantor Camat Ilir Barat I (demo)")
     case.goto(server.url + "/alerts")
     expect(case.get_by_test_id("no-alerts")).to_be_visible()
