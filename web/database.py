@@ -298,16 +298,100 @@ class ImmediateTransaction(SQLiteTransaction):
             self._connection._pool.write_lock.release()
 
 
+Work = typing.Callable[[], typing.Awaitable[T]]
+
+
+class GroupCommit:
+    """Concurrent write transactions of one SQLite database run together in one transaction.
+
+    Each caller's work runs in its own savepoint: an exception rolls back that work alone and
+    is raised to its caller, the others go on. Every caller gets its own result only after
+    the ``COMMIT`` that holds its writes. While one group runs (its ``BEGIN IMMEDIATE`` waits
+    in the pool thread), the next group gathers; there is no timer, so a lone request is not
+    delayed. The works run one after the other in the committer's task, on its connection
+    (so ``db.fetch_one`` and friends inside them use it), on the event loop's thread: they
+    must do database calls only, never wait for anything else.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[tuple[Work[typing.Any], asyncio.Future[typing.Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def run(self, work: Work[T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_pending())
+        return await future
+
+    async def _commit_pending(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                await self._commit(group)
+        finally:
+            self._committer = None
+
+    async def _commit(
+        self, group: list[tuple[Work[typing.Any], asyncio.Future[typing.Any]]]
+    ) -> None:
+        outcomes: list[tuple[asyncio.Future[typing.Any], typing.Any, BaseException | None]] = []
+        try:
+            async with self._db.transaction():
+                for work, future in group:
+                    if future.cancelled():  # the caller is gone: nobody wants this written
+                        continue
+                    try:
+                        async with self._db.transaction():  # a savepoint of its own
+                            outcomes.append((future, await work(), None))
+                    except Exception as exc:
+                        outcomes.append((future, None, exc))
+        except BaseException as exc:  # the group could not commit: every caller hears why
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(
+                        exc if isinstance(exc, Exception) else RuntimeError("commit cancelled")
+                    )
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for future, result, error in outcomes:
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+
 class Database(databases.Database):
     SUPPORTED_BACKENDS: typing.ClassVar[dict[str, str]] = {
         **databases.Database.SUPPORTED_BACKENDS,
         "sqlite": "web.database:PooledSQLiteBackend",
     }
 
+    def __init__(self, url: str, **options: typing.Any) -> None:
+        super().__init__(url, **options)
+        self._group = GroupCommit(self)
+
     @property
     def engine(self) -> str:
         """``sqlite`` or ``postgresql``: the few queries that differ branch on this."""
         return self.url.dialect
+
+    async def group_commit(self, work: Work[T]) -> T:
+        """``await work()`` in a write transaction; its result once that is committed.
+
+        On SQLite (one writer at a time) concurrent calls share one transaction
+        (`GroupCommit`): one lock, one thread hop and one commit for many writes, each
+        isolated in a savepoint. ``work`` must only make calls on this database. Elsewhere
+        (PostgreSQL, or a test's forced-rollback connection) it gets a transaction of its own.
+        """
+        if isinstance(self._backend, PooledSQLiteBackend) and self._global_connection is None:
+            return await self._group.run(work)
+        async with self.transaction():
+            return await work()
 
 
 def open_database(url: str, sqlite_pool_size: int = 4) -> Database:
