@@ -224,14 +224,23 @@ def _revoked() -> sa.ColumnElement[bool]:
     )
 
 
+# Built once: the door decision of every check-in reads the visitor's wallet.
+CERTIFICATES_OF = (
+    sa.select(wallet_certificates, _revoked())
+    .where(wallet_certificates.c.visitor_id == sa.bindparam("visitor_id"))
+    .order_by(wallet_certificates.c.added_at.desc(), wallet_certificates.c.id.desc())
+)
+CERTIFICATE_OF = CERTIFICATES_OF.where(wallet_certificates.c.id == sa.bindparam("id"))
+
+
 async def _certificates(
-    db: Database, keys: PersonalDataKeys, visitor_id: str, *where: sa.ColumnElement[bool]
+    db: Database, keys: PersonalDataKeys, visitor_id: str, certificate_id: int | None = None
 ) -> list[WalletCertificate]:
-    rows = await db.fetch_all(
-        sa.select(wallet_certificates, _revoked())
-        .where(wallet_certificates.c.visitor_id == visitor_id, *where)
-        .order_by(wallet_certificates.c.added_at.desc(), wallet_certificates.c.id.desc())
-    )
+    if certificate_id is None:
+        rows = await db.fetch_all(CERTIFICATES_OF, {"visitor_id": visitor_id})
+    else:
+        values = {"visitor_id": visitor_id, "id": certificate_id}
+        rows = await db.fetch_all(CERTIFICATE_OF, values)
     return [
         WalletCertificate(
             id=row["id"],
@@ -259,7 +268,7 @@ async def find_certificate(
     db: Database, keys: PersonalDataKeys, visitor_id: str, certificate_id: int
 ) -> WalletCertificate:
     """One of the visitor's own certificates; another visitor's is not found."""
-    found = await _certificates(db, keys, visitor_id, wallet_certificates.c.id == certificate_id)
+    found = await _certificates(db, keys, visitor_id, certificate_id)
     if not found:
         raise WalletCertificateNotFound(f"there is no certificate {certificate_id} in your wallet")
     return found[0]

@@ -283,6 +283,14 @@ async def venue_poster(
     return PosterContent(venue.name, venue.code, checkin_url(base_url, token), region_name), key
 
 
+# Built once (the check-in hot path); the database binds the values of each call.
+KEY_AND_VENUE = (
+    sa.select(signing_keys.c.public_key, signing_keys.c.retired_at, *venues.c)
+    .select_from(signing_keys.outerjoin(venues, venues.c.id == sa.bindparam("venue_id")))
+    .where(signing_keys.c.kid == sa.bindparam("kid"))
+)
+
+
 async def verify_venue_token(db: Database, token: str, signatures: SignatureCache) -> Venue:
     """The active venue a poster token names, or the exact reason it is refused:
     malformed, unknown key, retired key, bad signature, unknown venue, deactivated venue.
@@ -290,11 +298,7 @@ async def verify_venue_token(db: Database, token: str, signatures: SignatureCach
     One query fetches the key and the venue together (this is on the check-in hot path); only
     the signature check is cached, so retirement and deactivation take effect at once."""
     parsed, signed, signature = parse_token(token)
-    row = await db.fetch_one(
-        sa.select(signing_keys.c.public_key, signing_keys.c.retired_at, *venues.c)
-        .select_from(signing_keys.outerjoin(venues, venues.c.id == parsed.venue_id))
-        .where(signing_keys.c.kid == parsed.kid)
-    )
+    row = await db.fetch_one(KEY_AND_VENUE, {"kid": parsed.kid, "venue_id": parsed.venue_id})
     if row is None:
         raise TokenUnknownKey(f"no poster key {parsed.kid} is known here")
     if row["retired_at"] is not None:

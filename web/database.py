@@ -36,12 +36,12 @@ from databases.backends.sqlite import (
 from databases.core import DatabaseURL
 from sqlalchemy.engine.cursor import CursorResultMetaData
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, visitors
 from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.ddl import DDLElement
+from sqlalchemy.sql.elements import BindParameter
 
 T = typing.TypeVar("T")
-CompiledStatement = tuple[str, list[typing.Any], typing.Any, CompilationContext]
 
 SQLITE_PRAGMAS: tuple[str, ...] = (
     "PRAGMA journal_mode=WAL",
@@ -114,34 +114,50 @@ class SQLiteConnectionPool:
         self._idle.append(connection)
 
 
-class StatementCache:
-    """SQL compiled once per statement shape, keyed by SQLAlchemy's own cache key.
+class BoundStatement(typing.NamedTuple):
+    """A statement built once (a module constant with ``sa.bindparam``s) and this call's
+    values for its parameters: ``db.fetch_one(STATEMENT, {"visitor_id": ...})``."""
 
-    `databases` compiles every statement on every call (a few hundred microseconds for a
-    select, more than SQLite takes to run it). SQLAlchemy's engines avoid that with a cache
-    keyed by ``_generate_cache_key()``, whose bound values are extracted and re-applied with
-    ``construct_params(extracted_parameters=...)``; this does the same. Statements with an
-    expanding ``IN`` list render the list into the SQL, so they are compiled every time.
-    """
+    statement: ClauseElement
+    values: dict[str, typing.Any]
 
-    MAX_ENTRIES = 2000
 
-    def __init__(self, dialect: Dialect) -> None:
-        self._dialect = dialect
-        self._entries: dict[tuple[typing.Any, ...], tuple[Compiled, CompilationContext]] = {}
+def takes_values(statement: ClauseElement) -> bool:
+    """Whether ``statement`` has parameters without a value, to be given with each call."""
+    return any(
+        isinstance(element, BindParameter) and element.required
+        for element in visitors.iterate(statement)
+    )
 
-    def compile(self, query: ClauseElement) -> CompiledStatement | None:
-        """(sql, positional args, result columns, context), or None when not cacheable."""
-        if isinstance(query, DDLElement):
-            return None
-        key = query._generate_cache_key()
-        if key is None or any(b.expanding or b.literal_execute for b in key.bindparams):
-            return None
-        entry = self._entries.get(key.key)
-        if entry is None:
-            compiled = query.compile(dialect=self._dialect, cache_key=key)
-            context = self._dialect.execution_ctx_cls()
-            context.dialect = self._dialect
+
+def with_values(statement: ClauseElement, values: dict[str, typing.Any]) -> ClauseElement:
+    """A copy of ``statement`` with its parameters set, for backends that compile per call.
+    (What ``Select.params()`` does; an insert's or update's ``params()`` refuses.)"""
+
+    def set_value(bind: BindParameter[typing.Any]) -> None:
+        if bind.key in values:
+            bind.value = values[bind.key]
+            bind.required = False
+
+    options = {"maintain_key": True, "detect_subquery_cols": True}
+    return visitors.cloned_traverse(statement, options, {"bindparam": set_value})
+
+
+class Prepared:
+    """One statement shape compiled for SQLite, with what reading its rows needs."""
+
+    __slots__ = (
+        "column_maps", "compiled", "context", "metadata", "result_columns", "sql", "statement"
+    )  # fmt: skip
+
+    def __init__(self, statement: ClauseElement, compiled: Compiled, dialect: Dialect) -> None:
+        self.statement = statement  # held, so an id() key cannot be reused while cached
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.result_columns = getattr(compiled, "_result_columns", [])  # DDL has none
+        context = dialect.execution_ctx_cls()
+        context.dialect = dialect
+        if not isinstance(statement, DDLElement):
             context.result_column_struct = (
                 compiled._result_columns,
                 compiled._ordered_columns,
@@ -149,17 +165,68 @@ class StatementCache:
                 compiled._ad_hoc_textual,
                 compiled._loose_column_name_matching,
             )
+        self.context = CompilationContext(context)
+        self.column_maps = create_column_maps(self.result_columns)
+        self.metadata: CursorResultMetaData | None = None
+
+    def args(self, params: dict[str, typing.Any]) -> list[typing.Any]:
+        processors = self.compiled._bind_processors
+        return [
+            processors[name](params[name]) if name in processors else params[name]
+            for name in self.compiled.positiontup or ()
+        ]
+
+    def result_metadata(self, description: typing.Any) -> CursorResultMetaData:
+        if self.metadata is None:  # the same SQL always describes the same columns
+            self.metadata = CursorResultMetaData(self.context, description)
+        return self.metadata
+
+
+class StatementCache:
+    """SQL compiled once per statement shape, as SQLAlchemy's own engines do.
+
+    `databases` compiles every statement on every call (a few hundred microseconds for a
+    select, more than SQLite takes to run it). Statements built per call are keyed by
+    SQLAlchemy's ``_generate_cache_key()``, whose bound values are extracted and re-applied
+    with ``construct_params(extracted_parameters=...)``. Statements built once and called
+    with values (`BoundStatement`) are keyed by the statement object itself, which skips
+    building the statement and its cache key on every call: the hot path's statements are
+    module constants. Statements with an expanding ``IN`` list render the list into the
+    SQL, so they are compiled every time.
+    """
+
+    MAX_ENTRIES = 2000
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._entries: dict[typing.Any, Prepared] = {}
+
+    def _prepared(self, key: typing.Any, query: ClauseElement, cache_key: typing.Any) -> Prepared:
+        entry = self._entries.get(key)
+        if entry is None:
+            compiled = query.compile(dialect=self._dialect, cache_key=cache_key)
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
-            entry = self._entries[key.key] = (compiled, CompilationContext(context))
-        compiled, context = entry
-        params = compiled.construct_params(extracted_parameters=key.bindparams)
-        processors = compiled._bind_processors
-        args = [
-            processors[name](params[name]) if name in processors else params[name]
-            for name in compiled.positiontup or ()
-        ]
-        return compiled.string, args, compiled._result_columns, context
+            entry = self._entries[key] = Prepared(query, compiled, self._dialect)
+        return entry
+
+    def compile(self, query: ClauseElement | BoundStatement) -> tuple[Prepared, list[typing.Any]]:
+        """The compiled statement and its positional args."""
+        if isinstance(query, BoundStatement):
+            entry = self._prepared(id(query.statement), query.statement, None)
+            return entry, entry.args(entry.compiled.construct_params(query.values))
+        if isinstance(query, DDLElement):
+            return Prepared(query, query.compile(dialect=self._dialect), self._dialect), []
+        key = query._generate_cache_key()
+        if key is None or any(b.expanding or b.literal_execute for b in key.bindparams):
+            compiled = query.compile(
+                dialect=self._dialect, compile_kwargs={"render_postcompile": True}
+            )
+            entry = Prepared(query, compiled, self._dialect)
+            return entry, entry.args(compiled.construct_params())
+        entry = self._prepared(key.key, query, key)
+        params = entry.compiled.construct_params(extracted_parameters=key.bindparams)
+        return entry, entry.args(params)
 
 
 class PooledSQLiteBackend(SQLiteBackend):
@@ -218,9 +285,6 @@ class PooledSQLiteConnection(SQLiteConnection):
     def transaction(self) -> ImmediateTransaction:
         return ImmediateTransaction(self)
 
-    def _compile(self, query: ClauseElement) -> typing.Any:
-        return self._statements.compile(query) or super()._compile(query)
-
     async def _run(self, function: typing.Callable[..., T], *args: typing.Any) -> T:
         raw = self._connection
         assert raw is not None, "Connection is not acquired"
@@ -228,19 +292,22 @@ class PooledSQLiteConnection(SQLiteConnection):
             return function(raw._conn, *args)
         return await raw._execute(function, raw._conn, *args)
 
+    def _prepare(self, query: ClauseElement | BoundStatement) -> tuple[Prepared, list[typing.Any]]:
+        return self._statements.compile(query)
+
     async def _records(self, query: ClauseElement, limit: int | None) -> list[Record]:
-        sql, args, result_columns, context = self._compile(query)
-        rows, description = await self._run(_fetch, sql, args, limit)
+        entry, args = self._prepare(query)
+        rows, description = await self._run(_fetch, entry.sql, args, limit)
         if not rows:
             return []
-        metadata = CursorResultMetaData(context, description)
-        column_maps = create_column_maps(result_columns)
+        metadata = entry.result_metadata(description)
+        result_columns = entry.result_columns
         return [
             Record(
                 Row(metadata, metadata._processors, metadata._keymap, row),
                 result_columns,
                 self._dialect,
-                column_maps,
+                entry.column_maps,
             )
             for row in rows
         ]
@@ -253,8 +320,8 @@ class PooledSQLiteConnection(SQLiteConnection):
         return records[0] if records else None
 
     async def execute(self, query: ClauseElement) -> typing.Any:
-        sql, args, _, _ = self._compile(query)
-        return await self._run(_execute, sql, args)
+        entry, args = self._prepare(query)
+        return await self._run(_execute, entry.sql, args)
 
 
 def _statement(connection: sqlite3.Connection, sql: str) -> None:
@@ -296,6 +363,36 @@ class ImmediateTransaction(SQLiteTransaction):
         finally:
             self._connection._writing = False
             self._connection._pool.write_lock.release()
+
+
+class BindingConnection(databases.core.Connection):
+    """`databases`' connection, where a statement built once with ``sa.bindparam``s can be
+    called with values: ``db.fetch_one(STATEMENT, {"name": value})``, as SQLAlchemy's own
+    ``connection.execute(statement, parameters)``. (`databases` itself only applies values
+    to raw SQL strings, or as ``.values()`` of an insert or update, which still holds for
+    statements without parameters of their own.) On the pooled SQLite backend such a
+    statement is compiled once (`BoundStatement`); elsewhere its parameters are set per call.
+    """
+
+    _TAKES_VALUES: typing.ClassVar[dict[int, tuple[ClauseElement, bool]]] = {}
+
+    def _build_query(
+        self, query: typing.Any, values: dict[str, typing.Any] | None = None
+    ) -> typing.Any:
+        if values is None or isinstance(query, str) or not self._takes_values(query):
+            return super()._build_query(query, values)
+        if isinstance(self._connection, PooledSQLiteConnection):
+            return BoundStatement(query, values)
+        return with_values(query, values)
+
+    @classmethod
+    def _takes_values(cls, query: ClauseElement) -> bool:
+        known = cls._TAKES_VALUES.get(id(query))
+        if known is None or known[0] is not query:
+            if len(cls._TAKES_VALUES) >= StatementCache.MAX_ENTRIES:
+                cls._TAKES_VALUES.clear()
+            known = cls._TAKES_VALUES[id(query)] = (query, takes_values(query))
+        return known[1]
 
 
 Work = typing.Callable[[], typing.Awaitable[T]]
@@ -374,6 +471,13 @@ class Database(databases.Database):
     def __init__(self, url: str, **options: typing.Any) -> None:
         super().__init__(url, **options)
         self._group = GroupCommit(self)
+
+    def connection(self) -> databases.core.Connection:
+        if self._global_connection is not None:
+            return self._global_connection
+        if not self._connection:
+            self._connection = BindingConnection(self, self._backend)
+        return self._connection
 
     @property
     def engine(self) -> str:
