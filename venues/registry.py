@@ -13,7 +13,6 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from databases import Database
 
 from venues.errors import (
@@ -303,8 +302,7 @@ async def verify_venue_token(db: Database, token: str, signatures: SignatureCach
         raise TokenUnknownKey(f"no poster key {parsed.kid} is known here")
     if row["retired_at"] is not None:
         raise TokenKeyRetired(f"poster key {parsed.kid} was retired; print a new poster")
-    key = Ed25519PublicKey.from_public_bytes(bytes(row["public_key"]))
-    signatures.check(token, signed, signature, key)
+    signatures.check(token, signed, signature, bytes(row["public_key"]))
     if row["id"] is None:
         raise TokenVenueUnknown(f"the poster names venue {parsed.venue_id}, which does not exist")
     venue = _venue(row)
