@@ -24,6 +24,7 @@ from databases import Database
 from checkin.errors import OfflineScanOverlaps, OfflineScanRefused, VisitNotFound
 from checkin.tables import occupancy_alerts, visits
 from venues.registry import Venue
+from venues.tables import venues
 
 ALERT_LEVELS = (80, 100)  # per cent of capacity: managers are told when occupancy reaches them
 
@@ -133,6 +134,9 @@ PRESENT_AND_OPEN_VISITS = sa.select(
         sa.and_(visits.c.visitor_id == sa.bindparam("visitor_id"), _open_at(sa.bindparam("now"))),
     )
 )
+# PostgreSQL runs check-ins at one venue concurrently: each takes the venue's row lock, so
+# each counts the ones before it (the occupancy it answers, the alert levels it crosses).
+LOCK_VENUE = sa.select(venues.c.id).where(venues.c.id == sa.bindparam("venue_id")).with_for_update()
 INSERT_VISIT = (
     sa.insert(visits)
     .values({column.name: sa.bindparam(column.name) for column in visits.c if column.name != "id"})
@@ -181,6 +185,8 @@ async def check_in(
 ) -> CheckinResult:
     """Record that ``visitor_id`` is at ``venue``: now, or at ``scanned_at`` for an offline scan."""
     async with db.transaction():
+        if db.url.dialect == "postgresql":  # SQLite has one writer at a time already
+            await db.execute(LOCK_VENUE, {"venue_id": venue.id})
         if scanned_at is None or abs(epoch(scanned_at) - epoch(now)) <= rules.clock_skew_seconds:
             return await _check_in_now(db, visitor_id, venue, epoch(now), rules, source)
         return await _check_in_offline(db, visitor_id, venue, now, epoch(scanned_at), rules)

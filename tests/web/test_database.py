@@ -5,7 +5,9 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
+import sqlalchemy as sa
 
+from venues.tables import regions
 from web.database import open_database
 
 
@@ -77,3 +79,71 @@ async def test_a_failed_transaction_rolls_back_and_frees_the_writer(sqlite_db) -
 def test_in_memory_sqlite_is_refused() -> None:
     with pytest.raises(ValueError, match="in-memory"):
         open_database("sqlite://")
+
+
+async def test_group_commit_shares_one_transaction_and_isolates_failures(sqlite_db) -> None:
+    commits = []
+    connections = set()
+
+    async def add(n: int) -> int:
+        connections.add(sqlite_db.connection().raw_connection)
+        await sqlite_db.execute("UPDATE counter SET n = n + :n WHERE id = 1", {"n": n})
+        if n == 13:
+            raise ValueError("unlucky")
+        return await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1")
+
+    async def caller(n: int) -> None:
+        try:
+            commits.append((n, await sqlite_db.group_commit(lambda: add(n))))
+        except ValueError:
+            commits.append((n, "failed"))
+
+    async with anyio.create_task_group() as group:
+        for n in (1, 13, 2, 3):
+            group.start_soon(caller, n)
+    # One after the other on one connection; the failed one's update alone is undone.
+    assert sorted(commits) == [(1, 1), (2, 3), (3, 6), (13, "failed")]
+    (connection,) = connections
+    assert not connection.in_transaction
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 6
+
+
+async def test_group_commit_answers_only_after_the_commit(sqlite_db, tmp_path: Path) -> None:
+    import sqlite3
+
+    async def write() -> None:
+        await sqlite_db.execute("UPDATE counter SET n = 7 WHERE id = 1")
+
+    await sqlite_db.group_commit(write)
+    # Another connection (as another process would) sees the write at once.
+    with sqlite3.connect(tmp_path / "pool.db") as other:
+        assert other.execute("SELECT n FROM counter WHERE id = 1").fetchone() == (7,)
+
+
+async def test_group_commit_runs_in_a_transaction_of_its_own_elsewhere(db) -> None:
+    async def fails() -> None:
+        await db.execute(sa.insert(regions).values(code="99.99", name="Nowhere", level=2))
+        raise ValueError("undo")
+
+    with pytest.raises(ValueError, match="undo"):
+        await db.group_commit(fails)
+    found = await db.fetch_val(sa.select(sa.func.count()).where(regions.c.code == "99.99"))
+    assert found == 0
+
+
+REGION_NAMED = sa.select(regions.c.name).where(regions.c.code == sa.bindparam("code"))
+RENAME_REGION = (
+    sa.update(regions)
+    .where(regions.c.code == sa.bindparam("code"))
+    .values(name=sa.bindparam("name"))
+)
+
+
+async def test_statements_built_once_take_values_per_call(db) -> None:
+    await db.execute(RENAME_REGION, {"code": "16.71", "name": "Kota Palembang (renamed)"})
+    assert await db.fetch_val(REGION_NAMED, {"code": "16.71"}) == "Kota Palembang (renamed)"
+    assert await db.fetch_val(REGION_NAMED, {"code": "16"}) != "Kota Palembang (renamed)"
+    assert await db.fetch_one(REGION_NAMED, {"code": "00.00"}) is None
+    # A statement without parameters of its own keeps `databases`' meaning of values.
+    await db.execute(sa.update(regions).where(regions.c.code == "16.71"), {"name": "Palembang"})
+    assert await db.fetch_val(REGION_NAMED, {"code": "16.71"}) == "Palembang"
