@@ -455,21 +455,14 @@ class GroupCommit:
         outcomes: list[tuple[asyncio.Future[typing.Any], typing.Any, BaseException | None]] = []
         try:
             async with self._db.transaction():
-                # This task's connection, holding the write lock: statements run at once.
-                connection = self._db.connection()._connection
-                assert isinstance(connection, PooledSQLiteConnection)
                 for work, future in group:
                     if future.cancelled():  # the caller is gone: nobody wants this written
                         continue
-                    # A savepoint of its own, as plain statements: `databases`' nested
-                    # transaction machinery cost more than the check-in's own statements.
-                    await connection._run(_statement, "SAVEPOINT group_work")
                     try:
-                        outcomes.append((future, await work(), None))
+                        async with self._db.transaction():  # a `Savepoint` of its own
+                            outcomes.append((future, await work(), None))
                     except Exception as exc:
-                        await connection._run(_statement, "ROLLBACK TO group_work")
                         outcomes.append((future, None, exc))
-                    await connection._run(_statement, "RELEASE group_work")
         except BaseException as exc:  # the group could not commit: every caller hears why
             for _, future in group:
                 if not future.done():
@@ -488,6 +481,26 @@ class GroupCommit:
                 future.set_exception(error)
 
 
+class Savepoint:
+    """A transaction nested in a write transaction on the pooled SQLite backend: a plain
+    ``SAVEPOINT`` (released on success, rolled back to on an exception). `databases`' own
+    nested transaction costs more than a check-in's statements: locks, a context variable
+    holding a copied dictionary of active transactions, the connection counted in and out."""
+
+    def __init__(self, connection: PooledSQLiteConnection) -> None:
+        self._connection = connection
+        self._name = f"SAVEPOINT_{next(_savepoint_numbers)}"
+
+    async def __aenter__(self) -> Savepoint:
+        await self._connection._run(_statement, f"SAVEPOINT {self._name}")
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is not None:
+            await self._connection._run(_statement, f"ROLLBACK TO SAVEPOINT {self._name}")
+        await self._connection._run(_statement, f"RELEASE SAVEPOINT {self._name}")
+
+
 class Database(databases.Database):
     SUPPORTED_BACKENDS: typing.ClassVar[dict[str, str]] = {
         **databases.Database.SUPPORTED_BACKENDS,
@@ -504,6 +517,17 @@ class Database(databases.Database):
         if not self._connection:
             self._connection = BindingConnection(self, self._backend)
         return self._connection
+
+    def transaction(
+        self, *, force_rollback: bool = False, **kwargs: typing.Any
+    ) -> databases.core.Transaction | Savepoint:
+        """`databases`' transaction; nested in this task's SQLite write transaction, a
+        `Savepoint` (the same meaning, for a fraction of the cost)."""
+        connection = self._connection if self._global_connection is None else None
+        backend = connection._connection if connection is not None else None
+        if not force_rollback and isinstance(backend, PooledSQLiteConnection) and backend._writing:
+            return Savepoint(backend)
+        return super().transaction(force_rollback=force_rollback, **kwargs)
 
     @property
     def engine(self) -> str:

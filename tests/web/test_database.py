@@ -147,3 +147,15 @@ async def test_statements_built_once_take_values_per_call(db) -> None:
     # A statement without parameters of its own keeps `databases`' meaning of values.
     await db.execute(sa.update(regions).where(regions.c.code == "16.71"), {"name": "Palembang"})
     assert await db.fetch_val(REGION_NAMED, {"code": "16.71"}) == "Palembang"
+
+
+async def test_a_nested_transaction_rolls_back_alone(sqlite_db) -> None:
+    async with sqlite_db.transaction():
+        await sqlite_db.execute("UPDATE counter SET n = 1 WHERE id = 1")
+        with pytest.raises(RuntimeError):
+            async with sqlite_db.transaction():
+                await sqlite_db.execute("UPDATE counter SET n = 50 WHERE id = 1")
+                raise RuntimeError("undo the inner one")
+        async with sqlite_db.transaction():
+            await sqlite_db.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 2
