@@ -43,10 +43,11 @@ from sqlalchemy.sql.elements import BindParameter
 
 T = typing.TypeVar("T")
 
+BUSY_TIMEOUT_MS = 10_000
 SQLITE_PRAGMAS: tuple[str, ...] = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=10000",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA foreign_keys=ON",
     "PRAGMA temp_store=MEMORY",
 )
@@ -307,11 +308,17 @@ class PooledSQLiteConnection(SQLiteConnection):
     def transaction(self) -> ImmediateTransaction:
         return ImmediateTransaction(self)
 
+    def _run_here(self, function: typing.Callable[..., T], *args: typing.Any) -> T:
+        """Run on the event loop's thread: only for what cannot wait for a lock."""
+        raw = self._connection
+        assert raw is not None, "Connection is not acquired"
+        return function(raw._conn, *args)
+
     async def _run(self, function: typing.Callable[..., T], *args: typing.Any) -> T:
         raw = self._connection
         assert raw is not None, "Connection is not acquired"
         if self._writing:  # we hold the write lock: nothing to wait for, so no thread hop
-            return function(raw._conn, *args)
+            return self._run_here(function, *args)
         return await raw._execute(function, raw._conn, *args)
 
     def _prepare(self, query: ClauseElement | BoundStatement) -> tuple[Prepared, list[typing.Any]]:
@@ -344,6 +351,20 @@ def _statement(connection: sqlite3.Connection, sql: str) -> None:
     connection.execute(sql).close()
 
 
+def _begin_without_waiting(connection: sqlite3.Connection) -> bool:
+    """``BEGIN IMMEDIATE`` unless another process holds the write lock (then False)."""
+    connection.execute("PRAGMA busy_timeout=0").close()
+    try:
+        connection.execute("BEGIN IMMEDIATE").close()
+        return True
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        return False
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}").close()
+
+
 _savepoint_numbers = itertools.count()  # names only need to differ within a transaction
 
 
@@ -361,7 +382,11 @@ class ImmediateTransaction(SQLiteTransaction):
             return
         await self._connection._pool.write_lock.acquire()
         try:
-            await self._connection._run(_statement, "BEGIN IMMEDIATE")
+            # Nobody in this process writes now (the lock above), so the write lock is
+            # usually free: take it here, on the loop, rather than pay a thread hop. If
+            # another process holds it, wait for it in the pool thread.
+            if not self._connection._run_here(_begin_without_waiting):
+                await self._connection._run(_statement, "BEGIN IMMEDIATE")
         except BaseException:
             self._connection._pool.write_lock.release()
             raise

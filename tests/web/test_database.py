@@ -159,3 +159,24 @@ async def test_a_nested_transaction_rolls_back_alone(sqlite_db) -> None:
         async with sqlite_db.transaction():
             await sqlite_db.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
     assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 2
+
+
+async def test_a_writer_waits_for_another_process_holding_the_write_lock(
+    sqlite_db, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    other = sqlite3.connect(tmp_path / "pool.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE counter SET n = 10 WHERE id = 1")
+
+    async def write() -> None:
+        async with sqlite_db.transaction():
+            await sqlite_db.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(write)
+        await anyio.sleep(0.2)  # the writer waits (in the pool thread, not the loop)
+        other.execute("COMMIT")
+    other.close()
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 11
