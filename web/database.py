@@ -13,6 +13,10 @@ backend here fixes both at the root:
 
 Reads outside transactions run in parallel on the other pooled connections (WAL readers do not
 block the writer). ``bench/db_backend.py`` measures the difference.
+
+For the check-in hot path, on every engine: statements built once and called with values
+(`BindingConnection`; compiled once on SQLite) and ``Database.group_commit`` (on SQLite,
+concurrent write transactions share one commit, `GroupCommit`). docs/architecture.md says why.
 """
 
 from __future__ import annotations
