@@ -406,10 +406,12 @@ class ImmediateTransaction(SQLiteTransaction):
         if not self._is_root:
             await self._connection._run(_statement, savepoint_sql)
             return
+        # The commit goes to the pool thread: when it checkpoints the WAL it writes and syncs
+        # the database file, which on the loop would stall every request for that long.
+        self._connection._writing = False
         try:
             await self._connection._run(_statement, root_sql)
         finally:
-            self._connection._writing = False
             self._connection._pool.write_lock.release()
 
 
