@@ -322,9 +322,9 @@ class Database(databases.Database):
         """The rows of a query as the driver returns them (sqlite3 tuples, asyncpg records).
 
         For hot queries that return many rows of plain integers and text: `fetch_all` builds a
-        `Record` for each row (about 3 us, a quarter of a second for the 75,000 contacts of a
-        large exposure run) and applies result type processors, which this skips. The query
-        runs on the task's connection, inside its transaction if one is open, like `fetch_all`.
+        `Record` for each row (about 1.7 us on SQLite: 0.13 s for the 75,000 contacts of a large
+        exposure run) and applies result type processors, which this skips. The query runs on
+        the task's connection, inside its transaction if one is open, like `fetch_all`.
         """
         built = sa.text(query).bindparams(**(values or {})) if isinstance(query, str) else query
         async with self.connection() as connection, connection._query_lock:

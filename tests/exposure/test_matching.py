@@ -71,22 +71,14 @@ async def test_other_venues_and_the_case_itself_are_not_contacts(db, kek) -> Non
     assert await contacts(db, [await case_of(db, case, NOW)]) == {}
 
 
-async def test_a_case_visiting_twice_keeps_the_longest_overlap(db, kek) -> None:
-    venue = await make_venue(db, kek)
-    case, staff = await person(db, "case"), await person(db, "staff")
-    await visit(db, case, venue.id, 0, 10)
-    await visit(db, case, venue.id, 100, 130)
-    await visit(db, staff, venue.id, 0, 480)
-    assert await contacts(db, [await case_of(db, case, NOW)]) == {"staff": ("close", 30)}
-
-
-async def test_the_contact_keeps_the_time_range_of_its_longest_overlap(db, kek) -> None:
+async def test_a_case_visiting_twice_keeps_the_longest_overlap_and_its_time_range(db, kek) -> None:
     venue = await make_venue(db, kek)
     case, staff = await person(db, "case"), await person(db, "staff")
     await visit(db, case, venue.id, 0, 10)
     await visit(db, case, venue.id, 100, 130)
     await visit(db, staff, venue.id, 0, 480)
     [found] = await match_contacts(db, [await case_of(db, case, NOW)], NOW, NO_TAIL)
+    assert (found.risk, found.overlap_seconds) == ("close", 30 * 60)
     assert (found.exposed_from, found.exposed_until) == (at(100), at(130))
 
 
