@@ -578,10 +578,14 @@ class Database(databases.Database):
         On SQLite (one writer at a time) concurrent calls share one transaction
         (`GroupCommit`): one lock, one thread hop and one commit for many writes, each
         isolated in a savepoint. ``work`` must only make calls on this database. Elsewhere
-        (PostgreSQL, or a test's forced-rollback connection) it gets a transaction of its own.
+        (PostgreSQL, or a test's forced-rollback connection) it gets a transaction of its own,
+        and so does a call made inside a write transaction of this task (a savepoint there:
+        the group could not take the write lock this task holds).
         """
         if isinstance(self._backend, PooledSQLiteBackend) and self._global_connection is None:
-            return await self._group.run(work)
+            connection = self._connection
+            if connection is None or not connection._connection._writing:
+                return await self._group.run(work)
         async with self.transaction():
             return await work()
 

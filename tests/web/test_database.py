@@ -197,3 +197,14 @@ async def test_fetch_rows_returns_plain_rows_on_the_tasks_connection(db) -> None
         found = await db.fetch_rows("SELECT id FROM visitors WHERE created_at > :t", {"t": 1})
         assert [tuple(row) for row in found] == [("b",)]
     assert await db.fetch_rows(query) == []
+
+
+async def test_group_commit_inside_a_write_transaction_is_a_savepoint_of_it(sqlite_db) -> None:
+    async def bump() -> int:
+        await sqlite_db.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+        return await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1")
+
+    with anyio.fail_after(5):  # the group must not wait for the lock this task holds
+        async with sqlite_db.transaction():
+            assert await sqlite_db.group_commit(bump) == 1
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 1
