@@ -567,6 +567,47 @@ class Database(databases.Database):
             return Savepoint(backend)
         return super().transaction(force_rollback=force_rollback, **kwargs)
 
+    def _direct(self, query: typing.Any, values: dict[str, typing.Any] | None) -> typing.Any:
+        """(backend connection, built query) when this task holds the SQLite write lock, else
+        None. Its statements then run at once on the loop, so `databases`' per-call locks and
+        connection counting guard nothing, and cost more than the statement."""
+        connection = self._connection if self._global_connection is None else None
+        backend = connection._connection if connection is not None else None
+        if isinstance(backend, PooledSQLiteConnection) and backend._writing:
+            return backend, connection._build_query(query, values)  # type: ignore[union-attr]
+        return None
+
+    async def fetch_all(
+        self, query: typing.Any, values: dict[str, typing.Any] | None = None
+    ) -> typing.Any:
+        direct = self._direct(query, values)
+        return await (
+            direct[0].fetch_all(direct[1]) if direct else super().fetch_all(query, values)
+        )
+
+    async def fetch_one(
+        self, query: typing.Any, values: dict[str, typing.Any] | None = None
+    ) -> typing.Any:
+        direct = self._direct(query, values)
+        return await (
+            direct[0].fetch_one(direct[1]) if direct else super().fetch_one(query, values)
+        )
+
+    async def fetch_val(
+        self, query: typing.Any, values: dict[str, typing.Any] | None = None, column: typing.Any = 0
+    ) -> typing.Any:
+        direct = self._direct(query, values)
+        if direct is None:
+            return await super().fetch_val(query, values, column=column)
+        row = await direct[0].fetch_one(direct[1])
+        return None if row is None else row[column]
+
+    async def execute(
+        self, query: typing.Any, values: dict[str, typing.Any] | None = None
+    ) -> typing.Any:
+        direct = self._direct(query, values)
+        return await (direct[0].execute(direct[1]) if direct else super().execute(query, values))
+
     @property
     def engine(self) -> str:
         """``sqlite`` or ``postgresql``: the few queries that differ branch on this."""
