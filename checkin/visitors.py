@@ -219,13 +219,10 @@ async def find_visitor(db: Database, visitor_id: str) -> Visitor:
     return Visitor(row["id"], row["kind"], row["guardian_id"])
 
 
-SEALED_PROFILE = sa.select(visitors.c.profile_sealed).where(
-    visitors.c.id == sa.bindparam("visitor_id")
-)  # built once: every check-in's door decision may read it
-
-
 async def read_profile(db: Database, keys: PersonalDataKeys, visitor_id: str) -> Profile:
-    sealed = await db.fetch_val(SEALED_PROFILE, {"visitor_id": visitor_id})
+    sealed = await db.fetch_val(
+        sa.select(visitors.c.profile_sealed).where(visitors.c.id == visitor_id)
+    )
     return unseal_profile(keys, visitor_id, bytes(sealed)) if sealed else Profile()
 
 
