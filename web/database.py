@@ -122,7 +122,8 @@ class SQLiteConnectionPool:
 
 class BoundStatement(typing.NamedTuple):
     """A statement built once (a module constant with ``sa.bindparam``s) and this call's
-    values for its parameters: ``db.fetch_one(STATEMENT, {"visitor_id": ...})``."""
+    values for its parameters: ``db.fetch_one(STATEMENT, {"visitor_id": ...})``. Its SQL is
+    compiled once, so it must not hold an expanding ``IN`` parameter (a list per call)."""
 
     statement: ClauseElement
     values: dict[str, typing.Any]
