@@ -194,6 +194,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "SINGGAH_DATA_DIR": str(folder / "data"),
             "SINGGAH_DATABASE_URL": "",
             "SINGGAH_LOG_LEVEL": args.log_level,
+            # Every request comes from 127.0.0.1: a per-IP limit would refuse the load
+            # generator itself. The limiter still runs (its cost is measured); per-visitor
+            # limits stay at their defaults (each visitor checks in once).
+            "SINGGAH_RATE_LIMIT_IP_PER_MINUTE": "100000000",
         }
         os.environ.update(env)  # populate() reads the same settings as the server will
         settings = resolve_secrets(load_settings())

@@ -24,6 +24,7 @@ from databases import Database
 from checkin.errors import OfflineScanOverlaps, OfflineScanRefused, VisitNotFound
 from checkin.tables import occupancy_alerts, visits
 from venues.registry import Venue
+from venues.tables import venues
 
 ALERT_LEVELS = (80, 100)  # per cent of capacity: managers are told when occupancy reaches them
 
@@ -110,19 +111,41 @@ def planned_length(venue: Venue, rules: CheckinRules) -> int:
     return 60 * min(venue.default_visit_minutes, rules.max_visit_minutes)
 
 
-def _open_at(moment: int) -> sa.ColumnElement[bool]:
+def _open_at(moment: int | sa.BindParameter[int]) -> sa.ColumnElement[bool]:
     return sa.and_(
         visits.c.ended_by.is_(None), visits.c.ends_at > moment, visits.c.checked_in_at <= moment
     )
 
 
-async def occupancy(db: Database, venue: Venue, now: datetime) -> Occupancy:
-    count = await db.fetch_val(
-        sa.select(sa.func.count())
-        .select_from(visits)
-        .where(visits.c.venue_id == venue.id, _open_at(epoch(now)))
+# The check-in hot path's statements, built once; the database binds each call's values.
+# PRESENT_AND_OPEN_VISITS: the venue's occupancy (in every row) and the visitor's open
+# visits, in one statement; a visitor with none gets one row whose visit columns are null.
+OPEN_AT_VENUE = (
+    sa.select(sa.func.count())
+    .select_from(visits)
+    .where(visits.c.venue_id == sa.bindparam("venue_id"), _open_at(sa.bindparam("now")))
+)
+_ONE = sa.select(sa.literal_column("1").label("one")).subquery("one")
+PRESENT_AND_OPEN_VISITS = sa.select(
+    OPEN_AT_VENUE.scalar_subquery().label("present"), *visits.c
+).select_from(
+    _ONE.outerjoin(
+        visits,
+        sa.and_(visits.c.visitor_id == sa.bindparam("visitor_id"), _open_at(sa.bindparam("now"))),
     )
-    return Occupancy(count, venue.capacity)
+)
+# PostgreSQL runs check-ins at one venue concurrently: each takes the venue's row lock, so
+# each counts the ones before it (the occupancy it answers, the alert levels it crosses).
+LOCK_VENUE = sa.select(venues.c.id).where(venues.c.id == sa.bindparam("venue_id")).with_for_update()
+INSERT_VISIT = (
+    sa.insert(visits)
+    .values({column.name: sa.bindparam(column.name) for column in visits.c if column.name != "id"})
+    .returning(visits.c.id)
+)
+
+
+async def occupancy(db: Database, venue: Venue, now: datetime) -> Occupancy:
+    return Occupancy(await _count_open(db, venue.id, epoch(now)), venue.capacity)
 
 
 def crossed_levels(capacity: int | None, before: int, after: int) -> tuple[int, ...]:
@@ -146,9 +169,7 @@ async def _record_alerts(
 
 
 async def _insert_visit(db: Database, recorded_at: int, **values: Any) -> Visit:
-    visit_id = await db.fetch_val(
-        sa.insert(visits).values(recorded_at=recorded_at, **values).returning(visits.c.id)
-    )
+    visit_id = await db.fetch_val(INSERT_VISIT, {"recorded_at": recorded_at, **values})
     return Visit(id=visit_id, **values)
 
 
@@ -164,6 +185,8 @@ async def check_in(
 ) -> CheckinResult:
     """Record that ``visitor_id`` is at ``venue``: now, or at ``scanned_at`` for an offline scan."""
     async with db.transaction():
+        if db.url.dialect == "postgresql":  # SQLite has one writer at a time already
+            await db.execute(LOCK_VENUE, {"venue_id": venue.id})
         if scanned_at is None or abs(epoch(scanned_at) - epoch(now)) <= rules.clock_skew_seconds:
             return await _check_in_now(db, visitor_id, venue, epoch(now), rules, source)
         return await _check_in_offline(db, visitor_id, venue, now, epoch(scanned_at), rules)
@@ -173,19 +196,19 @@ async def _check_in_now(
     db: Database, visitor_id: str, venue: Venue, now: int, rules: CheckinRules, source: str
 ) -> CheckinResult:
     rows = await db.fetch_all(
-        sa.select(visits).where(visits.c.visitor_id == visitor_id, _open_at(now))
+        PRESENT_AND_OPEN_VISITS, {"venue_id": venue.id, "visitor_id": visitor_id, "now": now}
     )
-    for visit in map(_visit, rows):
+    before = rows[0]["present"]
+    open_visits = [_visit(row) for row in rows if row["id"] is not None]
+    for visit in open_visits:
         if visit.venue_id == venue.id:
-            count = await _count_open(db, venue.id, now)
-            return CheckinResult(visit, False, Occupancy(count, venue.capacity))
-    if rows:  # checking in elsewhere ends the visit the visitor forgot to check out of
+            return CheckinResult(visit, False, Occupancy(before, venue.capacity))
+    if open_visits:  # checking in elsewhere ends the visit the visitor forgot to check out of
         await db.execute(
             sa.update(visits)
-            .where(visits.c.id.in_([row["id"] for row in rows]))
+            .where(visits.c.id.in_([visit.id for visit in open_visits]))
             .values(ends_at=now, ended_by="switch")
         )
-    before = await _count_open(db, venue.id, now)
     visit = await _insert_visit(
         db,
         visitor_id=visitor_id,
@@ -202,11 +225,7 @@ async def _check_in_now(
 
 
 async def _count_open(db: Database, venue_id: int, now: int) -> int:
-    return await db.fetch_val(
-        sa.select(sa.func.count())
-        .select_from(visits)
-        .where(visits.c.venue_id == venue_id, _open_at(now))
-    )
+    return await db.fetch_val(OPEN_AT_VENUE, {"venue_id": venue_id, "now": now})
 
 
 async def _check_in_offline(

@@ -45,8 +45,15 @@ from checkin.errors import (
     WalletCertificateNotFound,
     WalletFull,
 )
-from checkin.tables import wallet_certificates
-from checkin.visitors import PersonalDataKeys, Profile, find_visitor, read_profile, seal, unseal
+from checkin.tables import visitors, wallet_certificates
+from checkin.visitors import (
+    PersonalDataKeys,
+    Profile,
+    find_visitor,
+    seal,
+    unseal,
+    unseal_profile,
+)
 from checkin.visits import epoch, iso
 from venues.registry import Venue
 
@@ -224,14 +231,40 @@ def _revoked() -> sa.ColumnElement[bool]:
     )
 
 
-async def _certificates(
-    db: Database, keys: PersonalDataKeys, visitor_id: str, *where: sa.ColumnElement[bool]
-) -> list[WalletCertificate]:
-    rows = await db.fetch_all(
-        sa.select(wallet_certificates, _revoked())
-        .where(wallet_certificates.c.visitor_id == visitor_id, *where)
-        .order_by(wallet_certificates.c.added_at.desc(), wallet_certificates.c.id.desc())
+# Built once: the door decision of every check-in reads the visitor's wallet.
+CERTIFICATES_OF = (
+    sa.select(wallet_certificates, _revoked())
+    .where(wallet_certificates.c.visitor_id == sa.bindparam("visitor_id"))
+    .order_by(wallet_certificates.c.added_at.desc(), wallet_certificates.c.id.desc())
+)
+CERTIFICATE_OF = CERTIFICATES_OF.where(wallet_certificates.c.id == sa.bindparam("id"))
+# What the door decision needs in one statement: the sealed profile (for the initials when
+# no certificate counts) and the wallet; a visitor with no certificates gets one row whose
+# certificate columns are null.
+PROFILE_AND_CERTIFICATES = (
+    sa.select(visitors.c.profile_sealed, *wallet_certificates.c, _revoked())
+    .select_from(
+        visitors.outerjoin(wallet_certificates, wallet_certificates.c.visitor_id == visitors.c.id)
     )
+    .where(visitors.c.id == sa.bindparam("visitor_id"))
+    .order_by(wallet_certificates.c.added_at.desc(), wallet_certificates.c.id.desc())
+)
+
+
+async def _certificates(
+    db: Database, keys: PersonalDataKeys, visitor_id: str, certificate_id: int | None = None
+) -> list[WalletCertificate]:
+    if certificate_id is None:
+        rows = await db.fetch_all(CERTIFICATES_OF, {"visitor_id": visitor_id})
+    else:
+        values = {"visitor_id": visitor_id, "id": certificate_id}
+        rows = await db.fetch_all(CERTIFICATE_OF, values)
+    return _wallet(keys, visitor_id, rows)
+
+
+def _wallet(
+    keys: PersonalDataKeys, visitor_id: str, rows: Sequence[Any]
+) -> list[WalletCertificate]:
     return [
         WalletCertificate(
             id=row["id"],
@@ -259,7 +292,7 @@ async def find_certificate(
     db: Database, keys: PersonalDataKeys, visitor_id: str, certificate_id: int
 ) -> WalletCertificate:
     """One of the visitor's own certificates; another visitor's is not found."""
-    found = await _certificates(db, keys, visitor_id, wallet_certificates.c.id == certificate_id)
+    found = await _certificates(db, keys, visitor_id, certificate_id)
     if not found:
         raise WalletCertificateNotFound(f"there is no certificate {certificate_id} in your wallet")
     return found[0]
@@ -314,12 +347,15 @@ async def visitor_status(
 ) -> VisitorStatus:
     """The visitor's colour now, until when it holds, and the initials to show with it (from
     the newest counting certificate, else from their profile)."""
-    certificates = await wallet_of(db, keys, visitor_id)
+    rows = await db.fetch_all(PROFILE_AND_CERTIFICATES, {"visitor_id": visitor_id})
+    certificates = _wallet(keys, visitor_id, [row for row in rows if row["id"] is not None])
     decision = lasting_colour(certificates, case, now, rules)
     counting = [c for c in certificates if c.counts_at(now)]
     if counting:
         return VisitorStatus(decision, counting[0].initials)
-    return VisitorStatus(decision, (await read_profile(db, keys, visitor_id)).initials())
+    sealed = rows[0]["profile_sealed"] if rows else None
+    profile = unseal_profile(keys, visitor_id, bytes(sealed)) if sealed else Profile()
+    return VisitorStatus(decision, profile.initials())
 
 
 def door_decision(status: VisitorStatus, venue: Venue) -> DoorDecision:

@@ -211,22 +211,30 @@ async def visitors_by_hash(db: Database, column: str, value_hash: str) -> list[s
     return [row[0] for row in rows]
 
 
+# One statement built once: the door decision of every check-in reads it.
+CASE_STATUS = sa.select(
+    sa.select(sa.func.max(cases.c.positive_on))
+    .select_from(cases.join(case_people, case_people.c.case_id == cases.c.id))
+    .where(case_people.c.visitor_id == sa.bindparam("visitor_id"), cases.c.status == "confirmed")
+    .scalar_subquery()
+    .label("positive"),
+    sa.select(sa.func.max(exposures.c.exposed_until))
+    .where(
+        exposures.c.visitor_id == sa.bindparam("visitor_id"),
+        exposures.c.risk == "close",
+        exposures.c.exposed_until >= sa.bindparam("since"),
+    )
+    .scalar_subquery()
+    .label("contact"),
+)
+
+
 async def case_status(db: Database, visitor_id: str, now: datetime, days: int = 14) -> CaseStatus:
     """What the door colour needs from cases and exposures: the latest confirmed positive
     result and the latest close-contact exposure within ``days``."""
     since = int((now - timedelta(days=days)).timestamp())
-    positive = await db.fetch_val(
-        sa.select(sa.func.max(cases.c.positive_on))
-        .select_from(cases.join(case_people, case_people.c.case_id == cases.c.id))
-        .where(case_people.c.visitor_id == visitor_id, cases.c.status == "confirmed")
-    )
-    contact = await db.fetch_val(
-        sa.select(sa.func.max(exposures.c.exposed_until)).where(
-            exposures.c.visitor_id == visitor_id,
-            exposures.c.risk == "close",
-            exposures.c.exposed_until >= since,
-        )
-    )
+    row = await db.fetch_one(CASE_STATUS, {"visitor_id": visitor_id, "since": since})
+    positive, contact = row["positive"], row["contact"]
     return CaseStatus(
         positive_at=datetime.combine(date.fromisoformat(positive), time(0), UTC)
         if positive

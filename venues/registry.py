@@ -13,7 +13,6 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from databases import Database
 
 from venues.errors import (
@@ -283,6 +282,14 @@ async def venue_poster(
     return PosterContent(venue.name, venue.code, checkin_url(base_url, token), region_name), key
 
 
+# Built once (the check-in hot path); the database binds the values of each call.
+KEY_AND_VENUE = (
+    sa.select(signing_keys.c.public_key, signing_keys.c.retired_at, *venues.c)
+    .select_from(signing_keys.outerjoin(venues, venues.c.id == sa.bindparam("venue_id")))
+    .where(signing_keys.c.kid == sa.bindparam("kid"))
+)
+
+
 async def verify_venue_token(db: Database, token: str, signatures: SignatureCache) -> Venue:
     """The active venue a poster token names, or the exact reason it is refused:
     malformed, unknown key, retired key, bad signature, unknown venue, deactivated venue.
@@ -290,17 +297,12 @@ async def verify_venue_token(db: Database, token: str, signatures: SignatureCach
     One query fetches the key and the venue together (this is on the check-in hot path); only
     the signature check is cached, so retirement and deactivation take effect at once."""
     parsed, signed, signature = parse_token(token)
-    row = await db.fetch_one(
-        sa.select(signing_keys.c.public_key, signing_keys.c.retired_at, *venues.c)
-        .select_from(signing_keys.outerjoin(venues, venues.c.id == parsed.venue_id))
-        .where(signing_keys.c.kid == parsed.kid)
-    )
+    row = await db.fetch_one(KEY_AND_VENUE, {"kid": parsed.kid, "venue_id": parsed.venue_id})
     if row is None:
         raise TokenUnknownKey(f"no poster key {parsed.kid} is known here")
     if row["retired_at"] is not None:
         raise TokenKeyRetired(f"poster key {parsed.kid} was retired; print a new poster")
-    key = Ed25519PublicKey.from_public_bytes(bytes(row["public_key"]))
-    signatures.check(token, signed, signature, key)
+    signatures.check(token, signed, signature, bytes(row["public_key"]))
     if row["id"] is None:
         raise TokenVenueUnknown(f"the poster names venue {parsed.venue_id}, which does not exist")
     venue = _venue(row)

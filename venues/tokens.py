@@ -84,12 +84,12 @@ class SignatureCache:
         self._size = size
         self._verified: OrderedDict[str, None] = OrderedDict()
 
-    def check(self, token: str, signed: bytes, signature: bytes, key: Ed25519PublicKey) -> None:
+    def check(self, token: str, signed: bytes, signature: bytes, public_key: bytes) -> None:
         if token in self._verified:
             self._verified.move_to_end(token)
             return
         try:
-            key.verify(signature, signed)
+            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, signed)
         except InvalidSignature as exc:
             raise TokenBadSignature("the poster's signature does not match its contents") from exc
         self._verified[token] = None

@@ -77,10 +77,12 @@ def local_time_filter(zone: str) -> Callable[[int], str]:
 def all_routes() -> list[BaseRoute]:
     static = str(resources.files("web").joinpath("static"))
     return [
+        # First: Starlette tries routes in order, and check-in is the hot path (paths are
+        # unique, so the order changes no answer).
+        *routes_checkin.routes,
         *routes_system.routes,
         *routes_accounts.routes,
         *routes_venues.routes,
-        *routes_checkin.routes,
         *routes_exposure.routes,
         *routes_assisted.routes,
         *routes_certificates.routes,

@@ -34,12 +34,17 @@ LIMITED = (
     ("POST", r"/login"),
     ("POST", r"/api/tokens"),
 )
-_PATTERNS = tuple((method, re.compile(path)) for method, path in LIMITED)
+# One alternation per method: every request is matched against it, limited or not.
+_PATTERNS = {
+    method: re.compile("|".join(f"(?:{path})" for m, path in LIMITED if m == method))
+    for method in {m for m, _ in LIMITED}
+}
 MAX_BUCKETS = 100_000  # beyond this, full (idle) buckets are forgotten
 
 
 def is_limited(method: str, path: str) -> bool:
-    return any(method == m and pattern.fullmatch(path) for m, pattern in _PATTERNS)
+    pattern = _PATTERNS.get(method)
+    return pattern is not None and pattern.fullmatch(path) is not None
 
 
 @dataclass

@@ -163,13 +163,16 @@ async def checkins_create(request: Request) -> JSONResponse:
     now = state.clock.now()
     scanned_at = parse_scanned_at(body.get("scanned_at"))
     rules = checkin_rules(request)
-    async with state.db.transaction():
-        # Inside the write transaction: one connection and one hop for the whole check-in,
-        # and the key and venue are read as of the insert (retired or deactivated: refused).
+    dependants = body.get("dependants", [])
+
+    async def record() -> tuple[Venue, CheckinResult, list[CheckinResult], dict[str, Any]]:
+        # All in one write transaction, shared with the check-ins arriving at the same time
+        # (group commit): the key and venue are read as of the insert (retired or
+        # deactivated: refused), and the door decision is read on the same connection.
         venue = await verify_venue_token(state.db, body["token"], state.signatures)
-        if body.get("dependants"):
+        if dependants:
             own = {d.id for d in await dependants_of(state.db, visitor_id)}
-            if not set(body["dependants"]) <= own:
+            if not set(dependants) <= own:
                 raise ValidationFailed(
                     "dependants must be ones you registered (/api/me/dependants)"
                 )
@@ -191,14 +194,18 @@ async def checkins_create(request: Request) -> JSONResponse:
                 scanned_at=scanned_at,
                 source="dependant",
             )
-            for dependant in body.get("dependants", [])
+            for dependant in dependants
         ]
+        return venue, result, party, await door_json(request, visitor_id, venue)
+
+    # A 201 is sent only once the commit that holds the visit is done.
+    venue, result, party, door = await state.db.group_commit(record)
     state.occupancy.changed(venue.id)
     final = party[-1].occupancy if party else result.occupancy
     payload = checkin_json(result, venue, now) | {"occupancy": final.public()}
     if party:
         payload["dependant_visits"] = [item.visit.public(now) for item in party]
-    payload["door"] = await door_json(request, visitor_id, venue)
+    payload["door"] = door
     return JSONResponse(payload, 201 if result.created else 200)
 
 

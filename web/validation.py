@@ -23,9 +23,21 @@ def _validator(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))
 
 
+# Schemas are module constants: one validator per schema object, found without serialising
+# the schema on every request (the object is held, so its id is not reused).
+_BY_SCHEMA: dict[int, tuple[Schema, Draft202012Validator]] = {}
+
+
+def validator_for(schema: Schema) -> Draft202012Validator:
+    known = _BY_SCHEMA.get(id(schema))
+    if known is None or known[0] is not schema:
+        known = _BY_SCHEMA[id(schema)] = (schema, _validator(json.dumps(schema, sort_keys=True)))
+    return known[1]
+
+
 def validation_errors(schema: Schema, document: Any) -> list[dict[str, str]]:
     """Every violation as ``{"pointer": "#/field", "detail": "..."}``, sorted by place."""
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    validator = validator_for(schema)
     return [
         {
             "pointer": "#/" + "/".join(str(part) for part in error.absolute_path),

@@ -52,7 +52,7 @@ def require_visitor_id(request: Request) -> str:
             "send the visitor token as 'Authorization: Bearer sgv_...' (POST /api/visitors)"
         )
     visitor_id = visitor_id_from_token(request.app.state.personal_keys, token)
-    is_api_write = request.method not in SAFE_METHODS and request.url.path.startswith("/api/")
+    is_api_write = request.method not in SAFE_METHODS and request.scope["path"].startswith("/api/")
     if from_cookie and is_api_write:
         check_csrf(request, request.headers.get(CSRF_HEADER))
     return visitor_id

@@ -169,3 +169,39 @@ async def test_managers_see_occupancy_and_check_everyone_out(client, db, kek) ->
     assert (await client.get(f"/api/venues/{venue.id}/occupancy", headers=headers)).json()[
         "current"
     ] == 0
+
+
+async def test_concurrent_check_ins_each_get_their_own_answer(client, db, kek) -> None:
+    """Sent at once (on SQLite they share group commits): every good check-in is recorded
+    once and answered with its own visit, a refused one fails alone, occupancy is exact."""
+    import anyio
+
+    from checkin.tables import visits
+
+    venues = [await make_venue(db, kek) for _ in range(2)]
+    tokens = [await poster_token(db, kek, venue) for venue in venues]
+    people = [await make_visitor(client) for _ in range(60)]
+    forged = tokens[0][:-4] + ("AAAA" if not tokens[0].endswith("AAAA") else "BBBB")
+    answers: dict[int, tuple[int, dict]] = {}
+
+    async def scan(n: int) -> None:
+        token = forged if n % 10 == 9 else tokens[n % 2]
+        response = await client.post(
+            "/api/checkins", json={"token": token}, headers=people[n]["headers"]
+        )
+        answers[n] = (response.status_code, response.json())
+
+    async with anyio.create_task_group() as group:
+        for n in range(60):
+            group.start_soon(scan, n)
+    refused = [n for n, (status, _) in answers.items() if status != 201]
+    assert sorted(refused) == list(range(9, 60, 10))
+    assert {answers[n][1]["type"] for n in refused} == {"/problems/token-bad-signature"}
+    created = {n: body["visit"] for n, (status, body) in answers.items() if status == 201}
+    assert len({visit["id"] for visit in created.values()}) == 54
+    assert all(visit["venue_id"] == venues[n % 2].id for n, visit in created.items())
+    rows = await db.fetch_all(sa.select(visits.c.id, visits.c.visitor_id))
+    assert {row["id"] for row in rows} == {visit["id"] for visit in created.values()}
+    for venue in venues:  # each answer's occupancy counts the check-ins before it, and itself
+        open_here = [n for n, visit in created.items() if visit["venue_id"] == venue.id]
+        assert max(answers[n][1]["occupancy"]["current"] for n in open_here) == len(open_here)

@@ -5,7 +5,9 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
+import sqlalchemy as sa
 
+from venues.tables import regions
 from web.database import open_database
 
 
@@ -79,6 +81,107 @@ def test_in_memory_sqlite_is_refused() -> None:
         open_database("sqlite://")
 
 
+async def test_group_commit_shares_one_transaction_and_isolates_failures(sqlite_db) -> None:
+    commits = []
+    connections = set()
+
+    async def add(n: int) -> int:
+        connections.add(sqlite_db.connection().raw_connection)
+        await sqlite_db.execute("UPDATE counter SET n = n + :n WHERE id = 1", {"n": n})
+        if n == 13:
+            raise ValueError("unlucky")
+        return await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1")
+
+    async def caller(n: int) -> None:
+        try:
+            commits.append((n, await sqlite_db.group_commit(lambda: add(n))))
+        except ValueError:
+            commits.append((n, "failed"))
+
+    async with anyio.create_task_group() as group:
+        for n in (1, 13, 2, 3):
+            group.start_soon(caller, n)
+    # One after the other on one connection; the failed one's update alone is undone.
+    assert sorted(commits) == [(1, 1), (2, 3), (3, 6), (13, "failed")]
+    (connection,) = connections
+    assert not connection.in_transaction
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 6
+
+
+async def test_group_commit_answers_only_after_the_commit(sqlite_db, tmp_path: Path) -> None:
+    import sqlite3
+
+    async def write() -> None:
+        await sqlite_db.execute("UPDATE counter SET n = 7 WHERE id = 1")
+
+    await sqlite_db.group_commit(write)
+    # Another connection (as another process would) sees the write at once.
+    with sqlite3.connect(tmp_path / "pool.db") as other:
+        assert other.execute("SELECT n FROM counter WHERE id = 1").fetchone() == (7,)
+
+
+async def test_group_commit_runs_in_a_transaction_of_its_own_elsewhere(db) -> None:
+    async def fails() -> None:
+        await db.execute(sa.insert(regions).values(code="99.99", name="Nowhere", level=2))
+        raise ValueError("undo")
+
+    with pytest.raises(ValueError, match="undo"):
+        await db.group_commit(fails)
+    found = await db.fetch_val(sa.select(sa.func.count()).where(regions.c.code == "99.99"))
+    assert found == 0
+
+
+REGION_NAMED = sa.select(regions.c.name).where(regions.c.code == sa.bindparam("code"))
+RENAME_REGION = (
+    sa.update(regions)
+    .where(regions.c.code == sa.bindparam("code"))
+    .values(name=sa.bindparam("name"))
+)
+
+
+async def test_statements_built_once_take_values_per_call(db) -> None:
+    await db.execute(RENAME_REGION, {"code": "16.71", "name": "Kota Palembang (renamed)"})
+    assert await db.fetch_val(REGION_NAMED, {"code": "16.71"}) == "Kota Palembang (renamed)"
+    assert await db.fetch_val(REGION_NAMED, {"code": "16"}) != "Kota Palembang (renamed)"
+    assert await db.fetch_one(REGION_NAMED, {"code": "00.00"}) is None
+    # A statement without parameters of its own keeps `databases`' meaning of values.
+    await db.execute(sa.update(regions).where(regions.c.code == "16.71"), {"name": "Palembang"})
+    assert await db.fetch_val(REGION_NAMED, {"code": "16.71"}) == "Palembang"
+
+
+async def test_a_nested_transaction_rolls_back_alone(sqlite_db) -> None:
+    async with sqlite_db.transaction():
+        await sqlite_db.execute("UPDATE counter SET n = 1 WHERE id = 1")
+        with pytest.raises(RuntimeError):
+            async with sqlite_db.transaction():
+                await sqlite_db.execute("UPDATE counter SET n = 50 WHERE id = 1")
+                raise RuntimeError("undo the inner one")
+        async with sqlite_db.transaction():
+            await sqlite_db.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 2
+
+
+async def test_a_writer_waits_for_another_process_holding_the_write_lock(
+    sqlite_db, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    other = sqlite3.connect(tmp_path / "pool.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE counter SET n = 10 WHERE id = 1")
+
+    async def write() -> None:
+        async with sqlite_db.transaction():
+            await sqlite_db.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(write)
+        await anyio.sleep(0.2)  # the writer waits (in the pool thread, not the loop)
+        other.execute("COMMIT")
+    other.close()
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 11
+
+
 async def test_fetch_rows_returns_plain_rows_on_the_tasks_connection(db) -> None:
     """`fetch_rows` (no Record per row) on both engines: values as the driver returns them,
     bound parameters, and the rows of the transaction it runs in."""
@@ -94,3 +197,14 @@ async def test_fetch_rows_returns_plain_rows_on_the_tasks_connection(db) -> None
         found = await db.fetch_rows("SELECT id FROM visitors WHERE created_at > :t", {"t": 1})
         assert [tuple(row) for row in found] == [("b",)]
     assert await db.fetch_rows(query) == []
+
+
+async def test_group_commit_inside_a_write_transaction_is_a_savepoint_of_it(sqlite_db) -> None:
+    async def bump() -> int:
+        await sqlite_db.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+        return await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1")
+
+    with anyio.fail_after(5):  # the group must not wait for the lock this task holds
+        async with sqlite_db.transaction():
+            assert await sqlite_db.group_commit(bump) == 1
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 1
