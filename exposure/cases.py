@@ -221,10 +221,10 @@ async def case_status(db: Database, visitor_id: str, now: datetime, days: int = 
         .where(case_people.c.visitor_id == visitor_id, cases.c.status == "confirmed")
     )
     contact = await db.fetch_val(
-        sa.select(sa.func.max(exposures.c.exposed_until)).where(
+        sa.select(sa.func.max(exposures.c.last_exposed_at)).where(
             exposures.c.visitor_id == visitor_id,
             exposures.c.risk == "close",
-            exposures.c.exposed_until >= since,
+            exposures.c.last_exposed_at >= since,
         )
     )
     return CaseStatus(
