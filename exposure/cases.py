@@ -218,11 +218,11 @@ CASE_STATUS = sa.select(
     .where(case_people.c.visitor_id == sa.bindparam("visitor_id"), cases.c.status == "confirmed")
     .scalar_subquery()
     .label("positive"),
-    sa.select(sa.func.max(exposures.c.exposed_until))
+    sa.select(sa.func.max(exposures.c.last_exposed_at))
     .where(
         exposures.c.visitor_id == sa.bindparam("visitor_id"),
         exposures.c.risk == "close",
-        exposures.c.exposed_until >= sa.bindparam("since"),
+        exposures.c.last_exposed_at >= sa.bindparam("since"),
     )
     .scalar_subquery()
     .label("contact"),

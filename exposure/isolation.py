@@ -284,7 +284,7 @@ async def isolate_run_contacts(
         sa.select(
             exposures.c.visitor_id,
             venues.c.region_code,
-            sa.func.max(exposures.c.exposed_until).label("last"),
+            sa.func.max(exposures.c.last_exposed_at).label("last"),
         )
         .select_from(exposures.join(venues, venues.c.id == exposures.c.venue_id))
         .where(
@@ -774,7 +774,7 @@ async def person_region(db: Database, visitor_id: str, today: date) -> str | Non
         sa.select(venues.c.region_code)
         .select_from(exposures.join(venues, venues.c.id == exposures.c.venue_id))
         .where(exposures.c.visitor_id == visitor_id)
-        .order_by(exposures.c.exposed_until.desc()),
+        .order_by(exposures.c.last_exposed_at.desc()),
     ):
         region = await db.fetch_val(query.limit(1))
         if region is not None:

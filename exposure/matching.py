@@ -44,6 +44,10 @@ class Contact:
     case_id: int
     exposed_from: int
     exposed_until: int
+    # The end of the person's latest overlap of their risk level (for a close contact, the
+    # latest overlap of close-contact length): black status and isolation run from it, which
+    # can be later than the longest overlap kept above.
+    last_exposed_at: int
 
 
 @dataclass(frozen=True, order=True)
@@ -140,15 +144,20 @@ def _overlaps(ids: list[int], moment: int, rules: MatchRules) -> sa.Subquery:
     )
 
 
-def _contacts(ids: list[int], moment: int, rules: MatchRules) -> sa.Subquery:
+def _contacts(
+    ids: list[int], moment: int, rules: MatchRules, *, last_exposure: bool
+) -> sa.Subquery:
     """One row per contact (the person): their longest overlap, which is also their highest
     risk, with its case, venue and time range. Ties go to the latest overlap (the one whose
     black status lasts longest), then to the lowest case id and venue id, so the choice never
     depends on row order. One window function over the overlaps: the deduplication is done by
-    the database, which returns one row per person."""
+    the database, which returns one row per person. With ``last_exposure``, also the end of
+    the person's latest overlap of their risk (two more window aggregates, which a preview's
+    counts do not need)."""
     overlaps = _overlaps(ids, moment, rules)
+    by_person = overlaps.c.visitor_id
     rank = sa.func.row_number().over(
-        partition_by=overlaps.c.visitor_id,
+        partition_by=by_person,
         order_by=(
             overlaps.c.overlap_seconds.desc(),
             overlaps.c.exposed_until.desc(),
@@ -156,7 +165,17 @@ def _contacts(ids: list[int], moment: int, rules: MatchRules) -> sa.Subquery:
             overlaps.c.venue_id,
         ),
     )
-    ranked = sa.select(overlaps, rank.label("rank")).subquery("ranked")
+    is_close = overlaps.c.overlap_seconds >= rules.close_seconds
+    columns = [overlaps, rank.label("rank")]
+    if last_exposure:
+        last_close = sa.func.max(sa.case((is_close, overlaps.c.exposed_until)))
+        last_any = sa.func.max(overlaps.c.exposed_until)
+        columns.append(
+            sa.func.coalesce(
+                last_close.over(partition_by=by_person), last_any.over(partition_by=by_person)
+            ).label("last_exposed_at")
+        )
+    ranked = sa.select(*columns).subquery("ranked")
     risk = sa.case((ranked.c.overlap_seconds >= rules.close_seconds, "close"), else_="low")
     return (
         sa.select(
@@ -167,6 +186,7 @@ def _contacts(ids: list[int], moment: int, rules: MatchRules) -> sa.Subquery:
             ranked.c.case_id,
             ranked.c.exposed_from,
             ranked.c.exposed_until,
+            *([ranked.c.last_exposed_at] if last_exposure else []),
         )
         .where(ranked.c.rank == 1)
         .subquery("contacts")
@@ -180,7 +200,7 @@ async def match_contacts(
 
     ``db`` is a `web.database.Database`: its ``fetch_rows`` returns plain rows, as a large run
     has tens of thousands of contacts."""
-    found = _contacts(list(case_ids), int(now.timestamp()), rules)
+    found = _contacts(list(case_ids), int(now.timestamp()), rules, last_exposure=True)
     query = sa.select(*found.c).order_by(found.c.overlap_seconds.desc(), found.c.visitor_id)
     return [Contact(*row) for row in await db.fetch_rows(query)]
 
@@ -190,7 +210,7 @@ async def count_contacts(
 ) -> dict[tuple[int, str], int]:
     """The number of contacts by (venue of their exposure, risk), counted in SQL: a preview
     shows only counts, so it fetches no contact."""
-    found = _contacts(list(case_ids), int(now.timestamp()), rules)
+    found = _contacts(list(case_ids), int(now.timestamp()), rules, last_exposure=False)
     query = sa.select(found.c.venue_id, found.c.risk, sa.func.count()).group_by(
         found.c.venue_id, found.c.risk
     )

@@ -15,9 +15,9 @@ from exposure.tables import case_people, cases, exposure_runs, exposures, hotspo
 
 
 async def delete_exposures_before(db: Database, cutoff: datetime) -> int:
-    """Contact-list rows whose exposure ended before ``cutoff``."""
+    """Contact-list rows whose last exposure ended before ``cutoff``."""
     return await delete_rows(
-        db, sa.delete(exposures).where(exposures.c.exposed_until < epoch(cutoff))
+        db, sa.delete(exposures).where(exposures.c.last_exposed_at < epoch(cutoff))
     )
 
 

@@ -58,6 +58,7 @@ exposures = sa.Table(
     sa.Column("overlap_seconds", sa.Integer, nullable=False),
     sa.Column("exposed_from", sa.BigInteger, nullable=False),
     sa.Column("exposed_until", sa.BigInteger, nullable=False),
+    sa.Column("last_exposed_at", sa.BigInteger, nullable=False),
 )
 
 hotspots = sa.Table(

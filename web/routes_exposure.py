@@ -91,6 +91,7 @@ CONTACT_FIELDS = (
     "region_code",
     "exposed_from",
     "exposed_until",
+    "last_exposed_at",
     "phone",
 )
 
@@ -215,6 +216,7 @@ async def scoped_contacts(request: Request, purpose: str) -> list[dict[str, Any]
                 "region_code": row["region_code"],
                 "exposed_from": iso(row["exposed_from"]),
                 "exposed_until": iso(row["exposed_until"]),
+                "last_exposed_at": iso(row["last_exposed_at"]),
                 "phone": profile.phone,
             }
         )

@@ -1,13 +1,14 @@
 """Hand-built worlds with obvious answers, and a brute-force oracle on random worlds."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exposure.cases import case_status
 from exposure.matching import MatchRules, count_contacts, hotspots, match_contacts
-from exposure.runs import tally
+from exposure.runs import run_exposures, tally
 from tests.exposure.world import T0, at, case_of, person, visit
 from tests.factories import make_venue
 
@@ -80,6 +81,46 @@ async def test_a_case_visiting_twice_keeps_the_longest_overlap_and_its_time_rang
     [found] = await match_contacts(db, [await case_of(db, case, NOW)], NOW, NO_TAIL)
     assert (found.risk, found.overlap_seconds) == ("close", 30 * 60)
     assert (found.exposed_from, found.exposed_until) == (at(100), at(130))
+
+
+async def test_the_last_exposure_is_the_latest_overlap_of_the_contacts_risk(db, kek) -> None:
+    cafe, shop = await make_venue(db, kek), await make_venue(db, kek)
+    case, staff, passer = (
+        await person(db, "case"),
+        await person(db, "staff"),
+        await person(db, "passer"),
+    )
+    await visit(db, case, cafe.id, 0, 60)
+    await visit(db, case, shop.id, 300, 320)  # later and shorter, still close
+    await visit(db, case, cafe.id, 600, 605)  # later still, but only a low-risk overlap
+    await visit(db, staff, cafe.id, 0, 60)
+    await visit(db, staff, shop.id, 300, 320)
+    await visit(db, staff, cafe.id, 600, 605)
+    await visit(db, passer, cafe.id, 50, 55)
+    await visit(db, passer, cafe.id, 600, 604)
+    found = {
+        c.visitor_id: c
+        for c in await match_contacts(db, [await case_of(db, case, NOW)], NOW, NO_TAIL)
+    }
+    # The longest overlap is kept with its venue and range; black status runs from the last
+    # close one (the shop), not from the later low-risk one.
+    assert (found["staff"].venue_id, found["staff"].exposed_until) == (cafe.id, at(60))
+    assert found["staff"].last_exposed_at == at(320)
+    # A low contact's last exposure is their latest overlap.
+    assert (found["passer"].risk, found["passer"].last_exposed_at) == ("low", at(604))
+
+
+async def test_black_status_runs_from_the_last_close_exposure(db, kek) -> None:
+    cafe, shop = await make_venue(db, kek), await make_venue(db, kek)
+    case, staff = await person(db, "case"), await person(db, "staff")
+    await visit(db, case, cafe.id, 0, 60)
+    await visit(db, case, shop.id, 300, 320)
+    await visit(db, staff, cafe.id, 0, 60)
+    await visit(db, staff, shop.id, 300, 320)
+    case_id = await case_of(db, case, NOW)
+    await run_exposures(db, [case_id], now=NOW, rules=NO_TAIL, dry_run=False, triggered_by=None)
+    status = await case_status(db, "staff", NOW)
+    assert status.close_contact_at == datetime.fromtimestamp(at(320), UTC)
 
 
 async def test_of_equally_long_overlaps_the_latest_is_kept(db, kek) -> None:

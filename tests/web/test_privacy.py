@@ -72,7 +72,7 @@ async def plant(db: Database, settings: Settings, venue_id: int, age_days: int) 
         sa.insert(exposures).values(
             run_id=run_id, case_id=case_id, visitor_id=person.id, venue_id=venue_id,
             risk="close", overlap_seconds=3600, exposed_from=seconds - 3600,
-            exposed_until=seconds,
+            exposed_until=seconds, last_exposed_at=seconds,
         )
     )  # fmt: skip
     await db.execute(
