@@ -89,7 +89,7 @@ async def prepare_database(settings: Settings) -> None:
 
 async def prepare_demo(settings: Settings) -> None:
     async with connected(settings) as db:
-        credentials = await seed_demo_accounts(db, clock.now())
+        credentials = await seed_demo_accounts(db, clock.now(), settings)
         if credentials:
             credentials += await seed_demo_venue(db, clock.now(), settings)
     if credentials:

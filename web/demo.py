@@ -1,5 +1,8 @@
 """Demo data for ``singgah serve --demo``: one account per role, created on first start only.
 
+The issuer account acts for a demo lab with its own signing certificate, so it can issue test
+and vaccination certificates straight away.
+
 The passwords are printed once and kept in ``<data dir>/demo-credentials.txt`` (mode 0600) so a
 person trying Singgah can find them again. Never use ``--demo`` in production.
 """
@@ -14,10 +17,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from databases import Database
 
+from certificates.issuers import create_issuer, create_signing_certificate
+from certificates.signers import CERTIFICATE_TYPES
 from venues.registry import VenueFields, VenueKind, create_venue, venue_token
 from venues.tokens import checkin_url
 from web.accounts import Role, create_user, find_user_by_email
 from web.keyring import venue_key_encryption_key
+from web.routes_certificates import sealing_key
 from web.scopes import assign_manager
 from web.settings import Settings
 from web.tables import users
@@ -30,12 +36,24 @@ DEMO_ACCOUNTS: tuple[tuple[str, Role, str | None, str], ...] = (
     ("issuer@demo.singgah.id", Role.ISSUER, None, "Lab Demo"),
 )
 CREDENTIALS_FILE = "demo-credentials.txt"
+DEMO_LAB = "Laboratorium Kesehatan Daerah Palembang (demo)"
 
 
-async def seed_demo_accounts(db: Database, now: datetime) -> str | None:
-    """Create the demo accounts when there are no users yet; return the credentials text."""
+async def seed_demo_lab(db: Database, now: datetime, settings: Settings) -> int:
+    """A demo lab allowed to sign every certificate type; returns its issuer id."""
+    lab = await create_issuer(db, name=DEMO_LAB, kind="lab", country="ID", now=now)
+    await create_signing_certificate(
+        db, lab, certificate_types=CERTIFICATE_TYPES, now=now, sealing_key=sealing_key(settings)
+    )
+    return lab.id
+
+
+async def seed_demo_accounts(db: Database, now: datetime, settings: Settings) -> str | None:
+    """Create the demo accounts (the issuer account bound to a demo lab) when there are no users
+    yet; return the credentials text."""
     if await db.fetch_val(sa.select(sa.func.count()).select_from(users)):
         return None
+    lab_id = await seed_demo_lab(db, now, settings)
     lines = ["Demo accounts (first start only; also in data/" + CREDENTIALS_FILE + "):"]
     for email, role, region, name in DEMO_ACCOUNTS:
         password = secrets.token_urlsafe(12)
@@ -47,6 +65,7 @@ async def seed_demo_accounts(db: Database, now: datetime) -> str | None:
             now=now,
             region_prefix=region,
             display_name=name,
+            issuer_id=lab_id if role is Role.ISSUER else None,
         )
         lines.append(f"  {role.value:<20} {email:<28} {password}")
     return "\n".join(lines) + "\n"
