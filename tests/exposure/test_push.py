@@ -33,12 +33,12 @@ def encoder() -> PushEncoder:
     return PushEncoder(VapidKeys.generate(), "mailto:ops@singgah.example")
 
 
-async def visitor_owner(db: Database, kind: str, recipient: str) -> list[tuple[str, str]]:
-    return [("visitor", recipient)] if kind == "visitor" else []
+async def no_venues(db: Database, kind: str, recipient: str) -> list[tuple[str, str]]:
+    return []
 
 
 def make_sender(db: Database, encoder: PushEncoder, clock: FrozenClock, **options) -> Sender:
-    return Sender(db, encoder, visitor_owner, clock.now, **options)
+    return Sender(db, encoder, no_venues, clock.now, **options)
 
 
 async def subscribed(db: Database, service: PushService, visitor: str, name: str) -> Device:
