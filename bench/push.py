@@ -26,9 +26,9 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from exposure.outbox import Sender, push_payload
+from exposure.outbox import Sender, push_payload, queue_notifications
 from exposure.push import PushEncoder, Subscription, VapidKeys
-from exposure.runs import insert_rows, queue_notifications
+from exposure.runs import insert_rows
 from exposure.tables import push_deliveries, push_subscriptions
 from tests.live import free_port
 from tests.pushservice import Device

@@ -31,7 +31,6 @@ from checkin.tables import occupancy_alerts
 from exposure.errors import NotificationNotFound, PayloadTooLarge, SubscriptionNotFound
 from exposure.http import HttpError, PushHttpClient, Response
 from exposure.push import PushEncoder, Subscription, origin_of
-from exposure.runs import queue_notifications
 from exposure.tables import notifications, push_deliveries, push_subscriptions
 from venues.tables import venues
 
@@ -42,7 +41,9 @@ logger = logging.getLogger("singgah.push")
 Owners = list[tuple[str, str]]
 RecipientResolver = Callable[[Database, str, str], Awaitable[Owners]]
 
-URGENCY = {"exposure_alert": "high", "venue_alert": "normal"}
+URGENCY = {"exposure_alert": "high", "case_status": "high", "venue_alert": "normal"}
+# What a push may carry from a notification's payload: where and when, the level, the status.
+PUSHED_KEYS = ("venue_name", "exposed_from", "exposed_until", "hot_from", "level", "risk", "status")
 FAN_OUT_BATCH = 5000
 IDS_PER_STATEMENT = 5000  # bound parameters in one IN list (SQLite allows 32,766)
 
@@ -53,6 +54,19 @@ def epoch(moment: datetime) -> int:
 
 def _insert(db: Database) -> Any:
     return postgresql.insert if db.url.dialect == "postgresql" else sqlite.insert
+
+
+# Notifications -------------------------------------------------------------------------------
+
+PER_INSERT = 400  # rows per INSERT, well under the bound-variable limit
+
+
+async def queue_notifications(db: Database, rows: list[dict[str, Any]]) -> None:
+    """Insert notifications, skipping any whose dedupe key was queued before. Callers run it
+    in the transaction of the event that causes them (the outbox's durability)."""
+    for start in range(0, len(rows), PER_INSERT):
+        statement = _insert(db)(notifications).values(rows[start : start + PER_INSERT])
+        await db.execute(statement.on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 # Subscriptions --------------------------------------------------------------------------------
@@ -140,13 +154,10 @@ class Claimed:
 
 
 def push_payload(kind: str, payload_json: str, notification_id: int) -> bytes:
-    """The pushed JSON: kind, venue name, dates and where to go; nothing about the person."""
+    """The pushed JSON: kind, venue name, dates or status, and where to go; no name, phone,
+    NIK, visitor id or case id."""
     payload = json.loads(payload_json)
-    small = {
-        key: payload[key]
-        for key in ("venue_name", "exposed_from", "exposed_until", "hot_from", "level", "risk")
-        if key in payload
-    }
+    small = {key: payload[key] for key in PUSHED_KEYS if key in payload}
     return json.dumps(
         {"id": notification_id, "kind": kind, "url": "/alerts", **small}, separators=(",", ":")
     ).encode()

@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from databases import Database
 
 from exposure.errors import PayloadTooLarge
-from exposure.outbox import Backoff, Sender, subscribe
+from exposure.outbox import Backoff, Sender, queue_notifications, subscribe
 from exposure.push import PushEncoder, Subscription, VapidKeys
-from exposure.runs import queue_notifications
 from exposure.tables import push_deliveries, push_subscriptions
 from tests.conftest import FrozenClock
 from tests.pushservice import STALL, Device, PushService
