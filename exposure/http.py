@@ -14,6 +14,7 @@ encoding (or the end of the connection), over TCP or TLS. Anything else is a mal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from dataclasses import dataclass
@@ -94,6 +95,11 @@ class _Connection(asyncio.Protocol):
         self.transport.write(request)
         return await self.waiter
 
+    def time_out(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(TimeoutError())
+        self.close()
+
     def close(self) -> None:
         self.open = False
         if self.transport is not None:
@@ -158,9 +164,9 @@ def _dechunk(data: bytes) -> bytes | None:
 class PushHttpClient:
     """POSTs over keep-alive connections, one pool per push-service origin.
 
-    A connection carries one request at a time; concurrency comes from the caller (the sender's
-    semaphore). A failed or timed-out request closes its connection, so a stalled push service
-    costs only its own connections."""
+    A connection carries one request at a time; concurrency comes from the caller (the
+    sender's workers). ``timeout`` bounds the connect and, separately, the answer; a failed or
+    timed-out request closes its connection, so a stalled push service costs only its own."""
 
     def __init__(
         self,
@@ -173,6 +179,8 @@ class PushHttpClient:
         self.idle_seconds = idle_seconds
         self.tls = tls or ssl.create_default_context()
         self._idle: dict[str, list[_Connection]] = {}
+        self._deadlines: dict[_Connection, float] = {}
+        self._watchdog: asyncio.Task[None] | None = None
         self._closed = False
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Response:
@@ -181,9 +189,10 @@ class PushHttpClient:
         lines += [f"content-length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self._exchange(origin, request)
+            return await self._exchange(origin, request)
         except TimeoutError as exc:
             raise HttpError("timed out") from exc
         except (OSError, ValueError) as exc:
@@ -216,20 +225,23 @@ class PushHttpClient:
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
             raise ValueError(f"not an http(s) endpoint: {parts.scheme}://")
         secure = parts.scheme == "https"
-        _, connection = await asyncio.get_running_loop().create_connection(
-            _Connection,
-            parts.hostname,
-            parts.port or (443 if secure else 80),
-            ssl=self.tls if secure else None,
-        )
+        async with asyncio.timeout(self.timeout):
+            _, connection = await asyncio.get_running_loop().create_connection(
+                _Connection,
+                parts.hostname,
+                parts.port or (443 if secure else 80),
+                ssl=self.tls if secure else None,
+            )
         return connection
 
     async def _over(self, connection: _Connection, origin: str, request: bytes) -> Response:
         keep = False
+        self._deadlines[connection] = time.monotonic() + self.timeout
         try:
             response, keep = await connection.exchange(request)
             return response
         finally:
+            del self._deadlines[connection]
             if keep and connection.open and not self._closed:
                 connection.reused = True
                 connection.idle_since = time.monotonic()
@@ -237,8 +249,23 @@ class PushHttpClient:
             else:
                 connection.close()
 
+    async def _watch(self) -> None:
+        """Time out answers that are late. One watchdog instead of a timer per request: with
+        thousands in flight, arming and cancelling a timer each cost more than the parsing."""
+        tick = min(self.timeout / 4, 1.0)
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            for connection, deadline in list(self._deadlines.items()):
+                if deadline <= now:
+                    connection.time_out()
+
     async def aclose(self) -> None:
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         for pool in self._idle.values():
             for connection in pool:
                 connection.close()

@@ -202,7 +202,6 @@ class Sender:
         self.backoff = backoff or Backoff()
         self.token = secrets.token_hex(8)
         self._rounds = 0
-        self._slots = asyncio.Semaphore(concurrency)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -394,12 +393,11 @@ class Sender:
             ttl=self.ttl_seconds,
             urgency=URGENCY.get(item.kind, "normal"),
         )
-        async with self._slots:
-            try:
-                response = await self.http.post(request.endpoint, request.body, request.headers)
-            except HttpError as exc:
-                logger.warning("push to %s failed: %s", origin_of(request.endpoint), exc)
-                return None, None
+        try:
+            response = await self.http.post(request.endpoint, request.body, request.headers)
+        except HttpError as exc:
+            logger.warning("push to %s failed: %s", origin_of(request.endpoint), exc)
+            return None, None
         return response.status, _retry_after(response)
 
     def outcome(self, item: Claimed, status: int | None, retry_after: int | None) -> Outcome:
@@ -473,7 +471,17 @@ class Sender:
             return item, Outcome("failed", item.attempts + 1, self.now(), None)
 
     async def _send_all(self, claimed: list[Claimed]) -> list[tuple[Claimed, Outcome]]:
-        return await asyncio.gather(*(self._send_one(item) for item in claimed))
+        """Send a batch with ``concurrency`` workers taking deliveries in turn (cheaper than a
+        task and a semaphore turn per delivery)."""
+        sent: list[tuple[Claimed, Outcome]] = []
+        queue = iter(claimed)
+
+        async def worker() -> None:
+            for item in queue:
+                sent.append(await self._send_one(item))
+
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(claimed)))))
+        return sent
 
     async def _take(self, limit: int) -> list[Claimed]:
         await self.fan_out()
@@ -483,7 +491,7 @@ class Sender:
         """Fan out new notifications, then send one batch of due deliveries and record it.
 
         A push service that stalls holds its own request until the per-request timeout; the
-        others in the batch are sent meanwhile (bounded by the semaphore)."""
+        others in the batch are sent meanwhile (by the other workers)."""
         sent = await self._send_all(await self._take(limit))
         await self.record(sent)
         return dict(Counter(outcome.state for _, outcome in sent))

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -112,9 +113,9 @@ class Subscription:
     p256dh: str
     auth: str
 
-    @property
+    @cached_property
     def keys(self) -> SubscriptionKeys:
-        """The shape `webpush` reads (``subscription.keys.p256dh``)."""
+        """The shape `webpush` reads (``subscription.keys.p256dh``), made once per device."""
         return SubscriptionKeys(self.p256dh, self.auth)
 
 
