@@ -61,32 +61,30 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        self._settle(complete=False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        waiting = self.waiter is not None and not self.waiter.done()
+        if waiting and not self.buffer and self.reused:
+            assert self.waiter is not None
+            self.waiter.set_exception(_Stale())
+        self._settle(complete=True)
+
+    def _settle(self, *, complete: bool) -> None:
+        """Hand the waiting exchange its answer once the buffer holds all of it (``complete``:
+        the server has closed the connection, so nothing more will come)."""
         if self.waiter is None or self.waiter.done():
             return
         try:
-            parsed = _parse_response(self.buffer, complete=False)
+            parsed = _parse_response(self.buffer, complete=complete)
         except ValueError as exc:
             self.waiter.set_exception(exc)
             return
         if parsed is not None:
             self.waiter.set_result(parsed)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.open = False
-        if self.waiter is None or self.waiter.done():
-            return
-        if not self.buffer and self.reused:
-            self.waiter.set_exception(_Stale())
-            return
-        try:
-            parsed = _parse_response(self.buffer, complete=True)
-        except ValueError as error:
-            self.waiter.set_exception(error)
-            return
-        if parsed is None:
+        elif complete:
             self.waiter.set_exception(ConnectionError("connection closed mid-answer"))
-        else:
-            self.waiter.set_result(parsed)
 
     async def exchange(self, request: bytes) -> tuple[Response, bool]:
         assert self.transport is not None

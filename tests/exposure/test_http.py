@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from exposure.http import HttpError, PushHttpClient, split_url
+from exposure.http import HttpError, PushHttpClient, Response, split_url
 
 CLOSE = b""  # scripted "answer": close the connection without answering
 
@@ -63,6 +63,14 @@ async def scripted() -> AsyncIterator[Scripted]:
 CREATED = b"HTTP/1.1 201 Created\r\nLocation: /m/1\r\nContent-Length: 0\r\n\r\n"
 
 
+async def two_posts(scripted: Scripted) -> list[Response]:
+    client = PushHttpClient(timeout=5)
+    try:
+        return [await client.post(scripted.origin + "/push/a", b"x", {}) for _ in range(2)]
+    finally:
+        await client.aclose()
+
+
 async def test_a_post_keeps_its_connection_for_the_next(scripted):
     scripted.answers = [CREATED, CREATED]
     client = PushHttpClient(timeout=5)
@@ -85,12 +93,7 @@ async def test_chunked_and_interim_answers_are_read_whole(scripted):
         b"5\r\nslow \r\n5;x=y\r\ndown!\r\n0\r\n\r\n",
         CREATED,
     ]
-    client = PushHttpClient(timeout=5)
-    try:
-        answer = await client.post(scripted.origin + "/push/a", b"x", {})
-        again = await client.post(scripted.origin + "/push/a", b"x", {})
-    finally:
-        await client.aclose()
+    answer, again = await two_posts(scripted)
     assert (answer.status, answer.headers["retry-after"], answer.body) == (429, "60", b"slow down!")
     assert again.status == 201
     assert scripted.connections == 1
@@ -98,25 +101,15 @@ async def test_chunked_and_interim_answers_are_read_whole(scripted):
 
 async def test_an_answer_framed_by_closing_is_read_and_not_reused(scripted):
     scripted.answers = [b"HTTP/1.1 410 Gone\r\nConnection: close\r\n\r\ngone", CREATED]
-    client = PushHttpClient(timeout=5)
-    try:
-        gone = await client.post(scripted.origin + "/push/a", b"x", {})
-        created = await client.post(scripted.origin + "/push/a", b"x", {})
-    finally:
-        await client.aclose()
+    gone, created = await two_posts(scripted)
     assert (gone.status, gone.body, created.status) == (410, b"gone", 201)
     assert scripted.connections == 2
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced(scripted):
     scripted.answers = [CREATED, CLOSE, CREATED]
-    client = PushHttpClient(timeout=5)
-    try:
-        assert (await client.post(scripted.origin + "/push/a", b"x", {})).status == 201
-        # the server takes the next request on the kept connection and hangs up unanswered
-        assert (await client.post(scripted.origin + "/push/a", b"x", {})).status == 201
-    finally:
-        await client.aclose()
+    # the server takes the second request on the kept connection and hangs up unanswered
+    assert [answer.status for answer in await two_posts(scripted)] == [201, 201]
     assert scripted.connections == 2
 
 
