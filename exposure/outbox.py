@@ -196,12 +196,10 @@ class Sender:
         self.clock = clock
         self.http = PushHttpClient(timeout=timeout_seconds)
         self.concurrency = concurrency
-        self.timeout_seconds = timeout_seconds
         self.lease_seconds = lease_seconds
         self.ttl_seconds = ttl_seconds
         self.backoff = backoff or Backoff()
         self.token = secrets.token_hex(8)
-        self._rounds = 0
 
     async def aclose(self) -> None:
         await self.http.aclose()
