@@ -8,7 +8,7 @@ PostgreSQL; encryption alone is `PushEncoder.request` in a loop, measured in the
 before and just after the end-to-end part (the ceiling is their mean: the host is shared).
 
     python -m bench.push [--notifications 20000] [--concurrency 64] [--batch 1000]
-                         [--database URL] [--uvloop] [--json]
+                         [--database URL] [--loop uvloop|asyncio] [--json]
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ async def run(count: int, concurrency: int, database: str | None, batch: int) ->
         "engine": url.split(":")[0],
         "concurrency": concurrency,
         "batch": batch,
+        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         "seconds": round(elapsed, 1),
         "end_to_end_per_s": round(end_to_end),
         "encryption_only_per_s": round(ceiling),
@@ -165,11 +166,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--database", help="an empty database URL (default: a temporary SQLite)")
     parser.add_argument("--batch", type=int, default=1000, help="deliveries claimed per round")
-    parser.add_argument("--uvloop", action="store_true", help="run the sender on uvloop")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the sender's event loop (default: uvloop, as in serve and singgah worker)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     work = run(args.notifications, args.concurrency, args.database, args.batch)
-    if args.uvloop:
+    if args.loop == "uvloop":
         import uvloop
 
         result = uvloop.run(work)
