@@ -1,11 +1,14 @@
 """Push fan-out: notifications per second end to end, beside encryption alone (the ceiling).
 
-N visitors each with one device and one queued exposure alert; a local push service (its own
-process, on loopback: it verifies VAPID but does not decrypt) answers 201. End to end is the
+N visitors each with one device and one queued exposure alert; a local push service in its own
+process on loopback (tests/pushservice.py's lean receiver: it checks each POST's VAPID JWT,
+content encoding and TTL, does not decrypt, answers 201) receives them. End to end is the
 sender's fan-out, claims, RFC 8291 encryption, HTTP POSTs and recorded states, on SQLite or
-PostgreSQL; encryption alone is `PushEncoder.request` in a loop in the same run.
+PostgreSQL; encryption alone is `PushEncoder.request` in a loop, measured in the same run just
+before and just after the end-to-end part (the ceiling is their mean: the host is shared).
 
-    python -m bench.push [--notifications 20000] [--concurrency 64] [--database URL] [--json]
+    python -m bench.push [--notifications 20000] [--concurrency 64] [--batch 1000]
+                         [--database URL] [--loop uvloop|asyncio] [--json]
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from exposure.outbox import Sender, push_payload
+from exposure.outbox import Sender, push_payload, queue_notifications
 from exposure.push import PushEncoder, Subscription, VapidKeys
-from exposure.runs import insert_rows, queue_notifications
+from exposure.runs import insert_rows
 from exposure.tables import push_deliveries, push_subscriptions
 from tests.live import free_port
 from tests.pushservice import Device
@@ -35,8 +38,8 @@ from web.migrations import migrate
 ENCRYPT_SAMPLE = 5000
 
 
-async def visitor_devices(db: Database, kind: str, recipient: str) -> list[tuple[str, str]]:
-    return [("visitor", recipient)]
+async def no_venues(db: Database, kind: str, recipient: str) -> list[tuple[str, str]]:
+    return []  # visitors' devices are joined by the sender itself
 
 
 def start_push_service() -> tuple[subprocess.Popen[bytes], str]:
@@ -52,6 +55,11 @@ def start_push_service() -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("the push service did not start")
+
+
+def accepted_by(origin: str) -> int:
+    """How many pushes the push service accepted (201), by its own count."""
+    return httpx.get(origin + "/stats").json()["accepted"]
 
 
 async def seed(db: Database, count: int, origin: str, keys: dict[str, str], now: int) -> None:
@@ -97,7 +105,7 @@ def encryption_rate(encoder: PushEncoder, origin: str, keys: dict[str, str], cou
     return count / (time.perf_counter() - began)
 
 
-async def run(count: int, concurrency: int, database: str | None) -> dict[str, object]:
+async def run(count: int, concurrency: int, database: str | None, batch: int) -> dict[str, object]:
     process, origin = start_push_service()
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -110,16 +118,19 @@ async def run(count: int, concurrency: int, database: str | None) -> dict[str, o
                 keys = Device("bench", origin).keys()
                 await seed(db, count, origin, keys, int(now.timestamp()))
                 encoder = PushEncoder(VapidKeys.generate(), "mailto:bench@singgah.example")
-                ceiling = encryption_rate(encoder, origin, keys, min(count, ENCRYPT_SAMPLE))
+                sample = min(count, ENCRYPT_SAMPLE)
+                before = encryption_rate(encoder, origin, keys, sample)
                 sender = Sender(
-                    db, encoder, visitor_devices, lambda: datetime.now(UTC), concurrency=concurrency
+                    db, encoder, no_venues, lambda: datetime.now(UTC), concurrency=concurrency
                 )
                 began = time.perf_counter()
                 try:
-                    counts = await sender.run_until_idle(limit=1000)
+                    counts = await sender.run_until_idle(limit=batch)
                 finally:
                     await sender.aclose()
                 elapsed = time.perf_counter() - began
+                after = encryption_rate(encoder, origin, keys, sample)
+                accepted = await asyncio.to_thread(accepted_by, origin)
                 delivered = await db.fetch_val(
                     sa.select(sa.func.count())
                     .select_from(push_deliveries)
@@ -131,15 +142,20 @@ async def run(count: int, concurrency: int, database: str | None) -> dict[str, o
         process.terminate()
         process.wait(10)
     end_to_end = delivered / elapsed
+    ceiling = (before + after) / 2
     return {
         "notifications": count,
         "delivered": delivered,
+        "accepted_by_push_service": accepted,
         "outcomes": counts,
         "engine": url.split(":")[0],
         "concurrency": concurrency,
+        "batch": batch,
+        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         "seconds": round(elapsed, 1),
         "end_to_end_per_s": round(end_to_end),
         "encryption_only_per_s": round(ceiling),
+        "encryption_before_after": [round(before), round(after)],
         "ratio": round(end_to_end / ceiling, 2),
     }
 
@@ -149,9 +165,22 @@ def main() -> None:
     parser.add_argument("--notifications", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--database", help="an empty database URL (default: a temporary SQLite)")
+    parser.add_argument("--batch", type=int, default=1000, help="deliveries claimed per round")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the sender's event loop (default: uvloop, as in serve and singgah worker)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(run(args.notifications, args.concurrency, args.database))
+    work = run(args.notifications, args.concurrency, args.database, args.batch)
+    if args.loop == "uvloop":
+        import uvloop
+
+        result = uvloop.run(work)
+    else:
+        result = asyncio.run(work)
     if args.json:
         print(json.dumps(result))
         return

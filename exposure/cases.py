@@ -5,10 +5,13 @@ The infectious window starts ``days_before`` days (2 by default) before symptom 
 the positive test without symptoms, at midnight in the configured time zone, and never before the
 look-back (14 days). It ends when the case is registered (isolation starts). A case from an
 official is confirmed at once; one from an accredited lab is pending until an official confirms.
+Each status a case takes is a ``case_status`` notification to the people it is about, written
+in the same transaction as the status.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,6 +23,7 @@ from databases import Database
 from certificates.colour import CaseStatus
 from checkin.tables import visitors
 from exposure.errors import CaseNotConfirmed, CaseNotFound, InvalidCase
+from exposure.outbox import queue_notifications
 from exposure.tables import case_people, cases, exposures
 
 
@@ -118,6 +122,7 @@ async def create_case(
         )
         for visitor_id in dict.fromkeys(visitor_ids):
             await db.execute(sa.insert(case_people).values(case_id=case_id, visitor_id=visitor_id))
+        await queue_status_notices(db, case_id, status, positive_on, visitor_ids, moment)
     return Case(
         case_id,
         region_code,
@@ -190,12 +195,51 @@ async def list_cases(
 async def confirm_case(db: Database, case: Case, now: datetime, confirmed_by: int) -> Case:
     if case.status == "confirmed":
         return case
-    await db.execute(
-        sa.update(cases)
-        .where(cases.c.id == case.id)
-        .values(status="confirmed", confirmed_at=int(now.timestamp()), confirmed_by=confirmed_by)
-    )
+    moment = int(now.timestamp())
+    async with db.transaction():
+        await db.execute(
+            sa.update(cases)
+            .where(cases.c.id == case.id)
+            .values(status="confirmed", confirmed_at=moment, confirmed_by=confirmed_by)
+        )
+        await queue_status_notices(
+            db, case.id, "confirmed", case.positive_on, list(case.people), moment
+        )
     return Case(**{**case.__dict__, "status": "confirmed"})
+
+
+async def queue_status_notices(
+    db: Database,
+    case_id: int,
+    status: str,
+    positive_on: date,
+    visitor_ids: list[str],
+    now: int,
+) -> None:
+    """Tell the people a case is about that it now has ``status`` (pending: a lab reported a
+    positive result; confirmed: an official did or confirmed it). Once per case, status and
+    person. The payload holds the status and the test date only."""
+    await queue_notifications(
+        db,
+        [
+            {
+                "recipient_kind": "visitor",
+                "recipient_id": visitor_id,
+                "kind": "case_status",
+                "payload": json.dumps(
+                    {
+                        "kind": "case_status",
+                        "status": status,
+                        "positive_on": positive_on.isoformat(),
+                    },
+                    sort_keys=True,
+                ),
+                "dedupe_key": f"case_status:{case_id}:{status}:{visitor_id}",
+                "created_at": now,
+            }
+            for visitor_id in dict.fromkeys(visitor_ids)
+        ],
+    )
 
 
 def require_confirmed(found: list[Case]) -> None:

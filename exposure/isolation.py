@@ -28,7 +28,7 @@ from checkin.tables import travellers
 from checkin.visitors import PersonalDataKeys, read_profile, seal_json, unseal_json
 from exposure.cases import find_case, in_region
 from exposure.errors import InvalidIsolation, IsolationAlertNotFound, IsolationNotFound
-from exposure.runs import queue_notifications
+from exposure.outbox import queue_notifications
 from exposure.tables import (
     case_people,
     cases,

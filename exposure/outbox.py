@@ -23,26 +23,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from checkin.tables import occupancy_alerts
 from exposure.errors import NotificationNotFound, PayloadTooLarge, SubscriptionNotFound
-from exposure.push import PushEncoder, Subscription
-from exposure.runs import queue_notifications
+from exposure.http import HttpError, PushHttpClient, Response
+from exposure.push import PushEncoder, Subscription, origin_of
 from exposure.tables import notifications, push_deliveries, push_subscriptions
 from venues.tables import venues
 
 logger = logging.getLogger("singgah.push")
 
-# Who gets a notification's pushes: (owner_kind, owner_id) pairs for a (recipient_kind, id).
+# Who gets the pushes of a notification for a (recipient_kind, id) other than a visitor (a
+# visitor's are their own devices, joined in SQL): (owner_kind, owner_id) pairs.
 Owners = list[tuple[str, str]]
 RecipientResolver = Callable[[Database, str, str], Awaitable[Owners]]
 
-URGENCY = {"exposure_alert": "high", "venue_alert": "normal"}
-FAN_OUT_BATCH = 500
+URGENCY = {"exposure_alert": "high", "case_status": "high", "venue_alert": "normal"}
+# What a push may carry from a notification's payload: where and when, the level, the status.
+PUSHED_KEYS = ("venue_name", "exposed_from", "exposed_until", "hot_from", "level", "risk", "status")
+FAN_OUT_BATCH = 5000
+IDS_PER_STATEMENT = 5000  # bound parameters in one IN list (SQLite allows 32,766)
 
 
 def epoch(moment: datetime) -> int:
@@ -51,6 +54,19 @@ def epoch(moment: datetime) -> int:
 
 def _insert(db: Database) -> Any:
     return postgresql.insert if db.url.dialect == "postgresql" else sqlite.insert
+
+
+# Notifications -------------------------------------------------------------------------------
+
+PER_INSERT = 400  # rows per INSERT, well under the bound-variable limit
+
+
+async def queue_notifications(db: Database, rows: list[dict[str, Any]]) -> None:
+    """Insert notifications, skipping any whose dedupe key was queued before. Callers run it
+    in the transaction of the event that causes them (the outbox's durability)."""
+    for start in range(0, len(rows), PER_INSERT):
+        statement = _insert(db)(notifications).values(rows[start : start + PER_INSERT])
+        await db.execute(statement.on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 # Subscriptions --------------------------------------------------------------------------------
@@ -138,19 +154,22 @@ class Claimed:
 
 
 def push_payload(kind: str, payload_json: str, notification_id: int) -> bytes:
-    """The pushed JSON: kind, venue name, dates and where to go; nothing about the person."""
+    """The pushed JSON: kind, venue name, dates or status, and where to go; no name, phone,
+    NIK, visitor id or case id."""
     payload = json.loads(payload_json)
-    small = {
-        key: payload[key]
-        for key in ("venue_name", "exposed_from", "exposed_until", "hot_from", "level", "risk")
-        if key in payload
-    }
+    small = {key: payload[key] for key in PUSHED_KEYS if key in payload}
     return json.dumps(
         {"id": notification_id, "kind": kind, "url": "/alerts", **small}, separators=(",", ":")
     ).encode()
 
 
-def _retry_after(response: httpx.Response) -> int | None:
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    return (
+        ids[start : start + IDS_PER_STATEMENT] for start in range(0, len(ids), IDS_PER_STATEMENT)
+    )
+
+
+def _retry_after(response: Response) -> int | None:
     value = response.headers.get("retry-after", "")
     return int(value) if value.isdigit() else None
 
@@ -165,7 +184,6 @@ class Sender:
         resolve: RecipientResolver,
         clock: Callable[[], datetime],
         *,
-        http: httpx.AsyncClient | None = None,
         concurrency: int = 64,
         timeout_seconds: float = 10.0,
         lease_seconds: int = 120,
@@ -176,17 +194,12 @@ class Sender:
         self.encoder = encoder
         self.resolve = resolve
         self.clock = clock
-        self.http = http or httpx.AsyncClient(
-            timeout=timeout_seconds,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        )
+        self.http = PushHttpClient(timeout=timeout_seconds)
         self.concurrency = concurrency
-        self.timeout_seconds = timeout_seconds
         self.lease_seconds = lease_seconds
         self.ttl_seconds = ttl_seconds
         self.backoff = backoff or Backoff()
         self.token = secrets.token_hex(8)
-        self._slots = asyncio.Semaphore(concurrency)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -195,23 +208,71 @@ class Sender:
         return epoch(self.clock())
 
     async def fan_out(self) -> int:
-        """Turn new notifications into one pending delivery per device of their recipients."""
-        await queue_occupancy_notifications(self.db, self.now())
-        rows = await self.db.fetch_all(
-            sa.select(
-                notifications.c.id, notifications.c.recipient_kind, notifications.c.recipient_id
-            )
+        """Turn new notifications into one pending delivery per device of their recipients.
+
+        The batch is taken (``fanned_out_at`` set, ``SKIP LOCKED`` on PostgreSQL) and its
+        deliveries inserted in one transaction: a sender that dies leaves it to the next."""
+        now = self.now()
+        await queue_occupancy_notifications(self.db, now)
+        unfanned = (
+            sa.select(notifications.c.id)
             .where(notifications.c.fanned_out_at.is_(None))
             .order_by(notifications.c.id)
             .limit(FAN_OUT_BATCH)
+            .with_for_update(skip_locked=True)
         )
-        if not rows:
-            return 0
-        now = self.now()
-        owners = {
-            row["id"]: await self.resolve(self.db, row["recipient_kind"], row["recipient_id"])
-            for row in rows
-        }
+        async with self.db.transaction():
+            batch = await self.db.fetch_all(
+                sa.update(notifications)
+                .where(notifications.c.id.in_(unfanned.scalar_subquery()))
+                .values(fanned_out_at=now)
+                .returning(
+                    notifications.c.id,
+                    notifications.c.recipient_kind,
+                    notifications.c.recipient_id,
+                )
+            )
+            for_visitors = [row[0] for row in batch if row[1] == "visitor"]
+            for ids in _chunks(for_visitors):
+                await self.db.execute(self._visitor_deliveries(ids, now))
+            others = [row for row in batch if row[1] != "visitor"]
+            if others:
+                await self._resolved_deliveries(others, now)
+        return len(batch)
+
+    def _visitor_deliveries(self, notification_ids: list[int], now: int) -> Any:
+        """INSERT ... SELECT: a visitor's notification goes to each of the visitor's devices."""
+        devices = (
+            sa.select(
+                notifications.c.id,
+                push_subscriptions.c.id,
+                sa.literal("pending"),
+                sa.literal(0),
+                sa.literal(now),
+                sa.literal(now),
+            )
+            .select_from(
+                notifications.join(
+                    push_subscriptions,
+                    sa.and_(
+                        push_subscriptions.c.owner_kind == "visitor",
+                        push_subscriptions.c.owner_id == notifications.c.recipient_id,
+                    ),
+                )
+            )
+            .where(notifications.c.id.in_(notification_ids))
+        )
+        columns = ["notification_id", "subscription_id", "state", "attempts"]
+        statement = _insert(self.db)(push_deliveries).from_select(
+            [*columns, "next_attempt_at", "updated_at"], devices
+        )
+        return statement.on_conflict_do_nothing(
+            index_elements=["notification_id", "subscription_id"]
+        )
+
+    async def _resolved_deliveries(self, rows: list[Any], now: int) -> None:
+        """Deliveries for recipients the resolver answers for (a venue: its managers)."""
+        owners = {row[0]: await self.resolve(self.db, row[1], row[2]) for row in rows}
         devices = await self._subscriptions_of([o for found in owners.values() for o in found])
         deliveries = [
             {
@@ -226,22 +287,13 @@ class Sender:
             for owner in found
             for subscription_id in devices.get(owner, ())
         ]
-        async with self.db.transaction():
-            for start in range(0, len(deliveries), 400):
-                statement = _insert(self.db)(push_deliveries).values(
-                    deliveries[start : start + 400]
-                )
-                await self.db.execute(
-                    statement.on_conflict_do_nothing(
-                        index_elements=["notification_id", "subscription_id"]
-                    )
-                )
+        for start in range(0, len(deliveries), 400):
+            statement = _insert(self.db)(push_deliveries).values(deliveries[start : start + 400])
             await self.db.execute(
-                sa.update(notifications)
-                .where(notifications.c.id.in_([row[0] for row in rows]))
-                .values(fanned_out_at=now)
+                statement.on_conflict_do_nothing(
+                    index_elements=["notification_id", "subscription_id"]
+                )
             )
-        return len(rows)
 
     async def _subscriptions_of(self, owners: Owners) -> dict[tuple[str, str], list[int]]:
         """Subscription ids by owner, in one query per owner kind."""
@@ -261,7 +313,7 @@ class Sender:
         return found
 
     async def claim(self, limit: int) -> list[Claimed]:
-        """Lease up to ``limit`` due deliveries to this sender."""
+        """Lease up to ``limit`` due deliveries to this sender: one UPDATE for the batch."""
         now = self.now()
         due = (
             sa.select(push_deliveries.c.id)
@@ -282,9 +334,15 @@ class Sender:
             .values(lease_until=now + self.lease_seconds, claim=self.token)
             .returning(push_deliveries.c.id)
         )
-        if not claimed:
-            return []
-        rows = await self.db.fetch_all(
+        found: list[Claimed] = []
+        for ids in _chunks([row[0] for row in claimed]):
+            found += await self._claimed(ids)
+        return found
+
+    async def _claimed(self, delivery_ids: list[int]) -> list[Claimed]:
+        # Plain driver rows (``web.database.Database.fetch_rows``): building a `Record` per
+        # row and indexing it column by column cost more than the query for a large batch.
+        rows = await self.db.fetch_rows(
             sa.select(
                 push_deliveries.c.id,
                 push_deliveries.c.attempts,
@@ -302,19 +360,27 @@ class Sender:
                     push_subscriptions.c.id == push_deliveries.c.subscription_id,
                 )
             )
-            .where(push_deliveries.c.id.in_([row[0] for row in claimed]))
+            .where(push_deliveries.c.id.in_(delivery_ids))
         )
         return [
             Claimed(
-                delivery_id=row["id"],
-                attempts=row["attempts"],
-                kind=row["kind"],
-                payload=push_payload(row["kind"], row["payload"], row["notification_id"]).decode(),
-                subscription=Subscription(
-                    row["subscription_id"], row["endpoint"], row["p256dh"], row["auth"]
-                ),
+                delivery_id,
+                attempts,
+                kind,
+                push_payload(kind, payload, notification_id).decode(),
+                Subscription(subscription_id, endpoint, p256dh, auth),
             )
-            for row in rows
+            for (
+                delivery_id,
+                attempts,
+                notification_id,
+                kind,
+                payload,
+                subscription_id,
+                endpoint,
+                p256dh,
+                auth,
+            ) in rows
         ]
 
     async def send(self, item: Claimed) -> tuple[int | None, int | None]:
@@ -325,18 +391,12 @@ class Sender:
             ttl=self.ttl_seconds,
             urgency=URGENCY.get(item.kind, "normal"),
         )
-        async with self._slots:
-            try:
-                response = await self.http.post(
-                    request.endpoint,
-                    content=request.body,
-                    headers=request.headers,
-                    timeout=self.timeout_seconds,
-                )
-            except httpx.HTTPError as exc:
-                logger.warning("push to %s failed: %s", request.endpoint, type(exc).__name__)
-                return None, None
-        return response.status_code, _retry_after(response)
+        try:
+            response = await self.http.post(request.endpoint, request.body, request.headers)
+        except HttpError as exc:
+            logger.warning("push to %s failed: %s", origin_of(request.endpoint), exc)
+            return None, None
+        return response.status, _retry_after(response)
 
     def outcome(self, item: Claimed, status: int | None, retry_after: int | None) -> Outcome:
         """What a push service's answer means for the delivery."""
@@ -365,22 +425,23 @@ class Sender:
                 await self.db.execute(
                     sa.delete(push_subscriptions).where(push_subscriptions.c.id.in_(gone))
                 )
-            for status, ids in done.items():
-                await self.db.execute(
-                    sa.update(push_deliveries)
-                    .where(
-                        push_deliveries.c.id.in_(ids),
-                        push_deliveries.c.claim == self.token,
+            for status, delivered in done.items():
+                for ids in _chunks(delivered):
+                    await self.db.execute(
+                        sa.update(push_deliveries)
+                        .where(
+                            push_deliveries.c.id.in_(ids),
+                            push_deliveries.c.claim == self.token,
+                        )
+                        .values(
+                            state="delivered",
+                            attempts=push_deliveries.c.attempts + 1,
+                            lease_until=None,
+                            claim=None,
+                            last_status=status,
+                            updated_at=now,
+                        )
                     )
-                    .values(
-                        state="delivered",
-                        attempts=push_deliveries.c.attempts + 1,
-                        lease_until=None,
-                        claim=None,
-                        last_status=status,
-                        updated_at=now,
-                    )
-                )
             for item, outcome in sent:
                 if outcome.state in ("pending", "failed"):
                     await self.db.execute(
@@ -407,31 +468,54 @@ class Sender:
             logger.error("notification too large to push (delivery %s)", item.delivery_id)
             return item, Outcome("failed", item.attempts + 1, self.now(), None)
 
-    async def run_once(self, limit: int = 500) -> dict[str, int]:
+    async def _send_all(self, claimed: list[Claimed]) -> list[tuple[Claimed, Outcome]]:
+        """Send a batch with ``concurrency`` workers taking deliveries in turn (cheaper than a
+        task and a semaphore turn per delivery)."""
+        sent: list[tuple[Claimed, Outcome]] = []
+        queue = iter(claimed)
+
+        async def worker() -> None:
+            for item in queue:
+                sent.append(await self._send_one(item))
+
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(claimed)))))
+        return sent
+
+    async def _take(self, limit: int) -> list[Claimed]:
+        await self.fan_out()
+        return await self.claim(limit)
+
+    async def run_once(self, limit: int = 1000) -> dict[str, int]:
         """Fan out new notifications, then send one batch of due deliveries and record it.
 
         A push service that stalls holds its own request until the per-request timeout; the
-        others in the batch are sent meanwhile (bounded by the semaphore)."""
-        await self.fan_out()
-        claimed = await self.claim(limit)
-        sent = await asyncio.gather(*(self._send_one(item) for item in claimed))
+        others in the batch are sent meanwhile (by the other workers)."""
+        sent = await self._send_all(await self._take(limit))
         await self.record(sent)
         return dict(Counter(outcome.state for _, outcome in sent))
 
-    async def run_until_idle(self, limit: int = 500) -> dict[str, int]:
-        """Send batches until nothing is due now (tests, the bench and `singgah worker --once`)."""
-        total: dict[str, int] = {}
-        while True:
-            counts = await self.run_once(limit)
-            if not counts:
-                return total
-            total = dict(Counter(total) + Counter(counts))
+    async def run_until_idle(self, limit: int = 1000) -> dict[str, int]:
+        """Send batches until nothing is due now, the database work of the next batch (fan-out
+        and claim) and of the last one (record) done while this one is being sent."""
+        totals: Counter[str] = Counter()
+        async with asyncio.TaskGroup() as group:
+            claimed = await self._take(limit)
+            recording: asyncio.Task[None] | None = None
+            while claimed:
+                sending = group.create_task(self._send_all(claimed))
+                claimed = await self._take(limit)
+                sent = await sending
+                if recording is not None:
+                    await recording
+                recording = group.create_task(self.record(sent))
+                totals.update(outcome.state for _, outcome in sent)
+        return dict(totals)
 
-    async def run_forever(self, idle_seconds: float = 2.0, limit: int = 500) -> None:
+    async def run_forever(self, idle_seconds: float = 2.0, limit: int = 1000) -> None:
         """Send whenever something is due; a failed round is logged and the loop goes on."""
         while True:
             try:
-                counts = await self.run_once(limit)
+                counts = await self.run_until_idle(limit)
             except Exception:
                 logger.exception("push round failed; retrying in %s s", idle_seconds)
                 counts = {}

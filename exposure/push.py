@@ -17,8 +17,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from webpush import WebPush
 
 from exposure.errors import PayloadTooLarge
+from exposure.http import split_url
 
 MAX_PAYLOAD_BYTES = 4096  # one aes128gcm record; larger bodies come out undecryptable
 JWT_LIFETIME = 12 * 3600  # RFC 8292: at most 24 hours
@@ -38,8 +39,7 @@ def b64url(data: bytes) -> str:
 
 def origin_of(endpoint: str) -> str:
     """The endpoint's origin with its port, as RFC 8292 wants in ``aud``."""
-    parts = urlsplit(endpoint)
-    return f"{parts.scheme}://{parts.netloc}"
+    return split_url(endpoint)[0]
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,9 @@ class Subscription:
     p256dh: str
     auth: str
 
-    @property
+    @cached_property
     def keys(self) -> SubscriptionKeys:
-        """The shape `webpush` reads (``subscription.keys.p256dh``)."""
+        """The shape `webpush` reads (``subscription.keys.p256dh``), made once per device."""
         return SubscriptionKeys(self.p256dh, self.auth)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
-from sqlalchemy.dialects import postgresql, sqlite
 
 from exposure.cases import in_region
 from exposure.errors import RunNotFound
@@ -30,6 +29,7 @@ from exposure.matching import (
     hotspots,
     match_contacts,
 )
+from exposure.outbox import queue_notifications
 from exposure.tables import exposure_runs, exposures, notifications
 from exposure.tables import hotspots as hotspot_table
 from venues.tables import venues
@@ -114,14 +114,6 @@ async def _venue_facts(db: Database, venue_ids: set[int]) -> tuple[dict[int, str
 async def insert_rows(db: Database, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), INSERT_CHUNK):
         await db.execute(sa.insert(table).values(rows[start : start + INSERT_CHUNK]))
-
-
-async def queue_notifications(db: Database, rows: list[dict[str, Any]]) -> None:
-    """Insert notifications, skipping any whose dedupe key was queued before."""
-    dialect_insert = postgresql.insert if db.url.dialect == "postgresql" else sqlite.insert
-    for start in range(0, len(rows), INSERT_CHUNK):
-        statement = dialect_insert(notifications).values(rows[start : start + INSERT_CHUNK])
-        await db.execute(statement.on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 def _notices(result: RunResult, now: int) -> list[dict[str, Any]]:

@@ -22,9 +22,8 @@ def vapid_keys(settings: Settings) -> VapidKeys:
 
 
 async def resolve_recipients(db: Database, recipient_kind: str, recipient_id: str) -> Owners:
-    """Devices' owners for a notification: the visitor, or the staff who manage the venue."""
-    if recipient_kind == "visitor":
-        return [("visitor", recipient_id)]
+    """Devices' owners for a notification to a venue: the staff who manage it. (A visitor's
+    notifications go to the visitor's own devices; the sender joins those in SQL.)"""
     if recipient_kind == "venue" and recipient_id.isdigit():
         rows = await db.fetch_all(
             sa.select(venue_managers.c.user_id).where(

@@ -50,6 +50,16 @@ async def inbox_recipients(request: Request) -> list[tuple[str, str]]:
     return [("user", owner), *(("venue", str(venue_id)) for venue_id in sorted(venue_ids))]
 
 
+TITLED_BY_STATUS = {"case_status"}  # a pending case reads differently from a confirmed one
+
+
+def notification_title_key(kind: str, payload: dict[str, Any]) -> str:
+    """``notify.<kind>``, or ``notify.<kind>.<status>`` for a kind titled by its status."""
+    if kind in TITLED_BY_STATUS:
+        return f"notify.{kind}.{payload['status']}"
+    return f"notify.{kind}"
+
+
 def render_notification(found: dict[str, Any], translate: Any) -> dict[str, Any]:
     """A notification for the inbox, its title in the reader's language."""
     payload = found["payload"]
@@ -57,7 +67,7 @@ def render_notification(found: dict[str, Any], translate: Any) -> dict[str, Any]
         "id": found["id"],
         "kind": found["kind"],
         "title": translate(
-            f"notify.{found['kind']}",
+            notification_title_key(found["kind"], payload),
             venue=payload.get("venue_name", ""),
             level=payload.get("level", ""),
         ),

@@ -51,4 +51,8 @@ def test_an_official_runs_a_case_and_the_contact_is_alerted(
     expect(contact.get_by_test_id("alert")).to_have_count(1, timeout=15_000)
     expect(contact.get_by_test_id("alert")).to_contain_text("Kantor Camat Ilir Barat I (demo)")
     case.goto(server.url + "/alerts")
-    expect(case.get_by_test_id("no-alerts")).to_be_visible()
+    # the case's own person is told the case status, and gets no contact alert
+    expect(case.get_by_test_id("case-status-notice")).to_contain_text(
+        "Petugas kesehatan mengonfirmasi kasus positif Anda"
+    )
+    expect(case.get_by_test_id("alert")).to_have_count(0)

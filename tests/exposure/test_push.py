@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from databases import Database
 
 from exposure.errors import PayloadTooLarge
-from exposure.outbox import Backoff, Sender, subscribe
+from exposure.outbox import Backoff, Sender, queue_notifications, subscribe
 from exposure.push import PushEncoder, Subscription, VapidKeys
-from exposure.runs import queue_notifications
 from exposure.tables import push_deliveries, push_subscriptions
 from tests.conftest import FrozenClock
 from tests.pushservice import STALL, Device, PushService
@@ -33,12 +32,12 @@ def encoder() -> PushEncoder:
     return PushEncoder(VapidKeys.generate(), "mailto:ops@singgah.example")
 
 
-async def visitor_owner(db: Database, kind: str, recipient: str) -> list[tuple[str, str]]:
-    return [("visitor", recipient)] if kind == "visitor" else []
+async def no_venues(db: Database, kind: str, recipient: str) -> list[tuple[str, str]]:
+    return []
 
 
 def make_sender(db: Database, encoder: PushEncoder, clock: FrozenClock, **options) -> Sender:
-    return Sender(db, encoder, visitor_owner, clock.now, **options)
+    return Sender(db, encoder, no_venues, clock.now, **options)
 
 
 async def subscribed(db: Database, service: PushService, visitor: str, name: str) -> Device:
@@ -111,16 +110,21 @@ async def test_every_device_of_the_person_gets_it(db, clock, service, encoder):
     assert len(service.payloads("laptop")) == 1
 
 
-async def test_410_removes_the_subscription(db, clock, service, encoder):
+async def test_410_and_404_remove_the_subscription(db, clock, service, encoder):
     await subscribed(db, service, "v-gone", "gone")
+    await subscribed(db, service, "v-gone", "unknown")
+    await subscribed(db, service, "v-gone", "kept")
     service.answer("gone", 410)
+    service.answer("unknown", 404)
     await alert(db, "v-gone", "k-gone")
     sender = make_sender(db, encoder, clock)
     try:
-        assert await sender.run_until_idle() == {"gone": 1}
+        assert await sender.run_until_idle() == {"gone": 2, "delivered": 1}
     finally:
         await sender.aclose()
-    assert await db.fetch_val(sa.select(sa.func.count()).select_from(push_subscriptions)) == 0
+    left = await db.fetch_all(sa.select(push_subscriptions.c.endpoint))
+    assert [row[0] for row in left] == [service.devices["kept"].endpoint]
+    assert await states(db) == [("delivered", 1)]  # the forgotten devices' deliveries went too
 
 
 async def test_500_and_429_are_retried_with_backoff_and_end_delivered(db, clock, service, encoder):

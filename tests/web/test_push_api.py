@@ -6,7 +6,7 @@ from dataclasses import replace
 import httpx
 import sqlalchemy as sa
 
-from exposure.runs import queue_notifications
+from exposure.outbox import queue_notifications
 from exposure.tables import push_subscriptions
 from tests.factories import bearer_for, make_user, make_venue, make_visitor, poster_token
 from web.accounts import Role

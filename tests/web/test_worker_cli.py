@@ -3,8 +3,7 @@
 import asyncio
 import json
 
-from exposure.outbox import subscribe
-from exposure.runs import queue_notifications
+from exposure.outbox import queue_notifications, subscribe
 from tests.pushservice import PushService
 from tests.web.test_cli import singgah
 from web.database import open_database

@@ -6,12 +6,18 @@ const PUSH_TITLES = {
     venue_alert: "Kasus positif mengunjungi tempat yang Anda datangi",
     hotspot_venue: "Kasus positif mengunjungi tempat Anda",
     occupancy_alert: "Tempat Anda hampir penuh",
+    "case_status.pending": "Hasil positif Anda tercatat, menunggu konfirmasi",
+    "case_status.confirmed": "Kasus positif Anda dikonfirmasi: mulai isolasi",
+    isolation_reminder: "Isi laporan kesehatan harian Anda",
   },
   en: {
     exposure_alert: "You were in close contact with a positive case",
     venue_alert: "A positive case visited a place you were at",
     hotspot_venue: "A positive case visited your venue",
     occupancy_alert: "Your venue is nearly full",
+    "case_status.pending": "Your positive result was recorded, awaiting confirmation",
+    "case_status.confirmed": "Your positive case is confirmed: start isolating",
+    isolation_reminder: "Fill in your daily health report",
   },
 };
 
@@ -24,7 +30,7 @@ self.addEventListener("push", (event) => {
   }
   const language = (self.navigator.language || "id").startsWith("en") ? "en" : "id";
   const titles = PUSH_TITLES[language];
-  const title = titles[data.kind] || "Singgah";
+  const title = titles[`${data.kind}.${data.status}`] || titles[data.kind] || "Singgah";
   event.waitUntil(
     self.registration.showNotification(title, {
       body: data.venue_name || "",
