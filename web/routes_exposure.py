@@ -190,8 +190,9 @@ async def runs_create(request: Request) -> JSONResponse:
 
 
 async def runs_show(request: Request) -> JSONResponse:
-    await official(request)
-    return JSONResponse(await find_run(request.app.state.db, request.path_params["run_id"]))
+    user = await official(request)
+    run = await find_run(request.app.state.db, request.path_params["run_id"], scope_of(user))
+    return JSONResponse(run)
 
 
 async def scoped_contacts(request: Request, purpose: str) -> list[dict[str, Any]]:
@@ -200,7 +201,9 @@ async def scoped_contacts(request: Request, purpose: str) -> list[dict[str, Any]
     user = await official(request)
     state = request.app.state
     run_id = request.path_params["run_id"]
-    await find_run(state.db, run_id)
+    # Any run, not only one with a case in the region: its contacts at the region's venues
+    # are the region's to trace, whichever region the case was in.
+    await find_run(state.db, run_id, None)
     rows = await run_contacts(state.db, run_id, scope_of(user))
     contacts = []
     for row in rows:

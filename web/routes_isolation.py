@@ -133,7 +133,7 @@ async def place(request: Request, user: User, body: dict[str, Any]) -> list[Isol
         placed = await isolate_case(state.db, body["case_id"], scope, **options)
         source = ("case", body["case_id"])
     elif "run_id" in body:
-        await find_run(state.db, body["run_id"])
+        await find_run(state.db, body["run_id"], None)  # its contacts in scope, as in contacts
         placed = await isolate_run_contacts(state.db, body["run_id"], scope, **options)
         source = ("exposure_run", body["run_id"])
     else:
