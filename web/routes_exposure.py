@@ -29,7 +29,7 @@ from web.exposure_scope import (
 from web.openapi import api
 from web.routes_accounts import REGION
 from web.routes_push import inbox
-from web.validation import obj, read_json
+from web.validation import ID, obj, query_value, read_json
 
 DAY = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 NEW_CASE = {
@@ -46,11 +46,12 @@ NEW_CASE = {
     ),
     "oneOf": [{"required": ["visitor_id"]}, {"required": ["nik"]}, {"required": ["phone"]}],
 }
+CASE_STATUS = {"enum": ["pending", "confirmed"]}
 CASE = {
     "type": "object",
     "properties": {
         "id": {"type": "integer"},
-        "status": {"enum": ["pending", "confirmed"]},
+        "status": CASE_STATUS,
         "window": {"type": "object"},
         "people": {"type": "integer"},
     },
@@ -59,7 +60,7 @@ NEW_RUN = obj(
     {
         "case_ids": {
             "type": "array",
-            "items": {"type": "integer"},
+            "items": ID,
             "minItems": 1,
             "maxItems": 5000,
             "uniqueItems": True,
@@ -127,9 +128,8 @@ async def cases_create(request: Request) -> JSONResponse:
 
 async def cases_index(request: Request) -> JSONResponse:
     user = await official(request)
-    found = await list_cases(
-        request.app.state.db, scope_of(user), request.query_params.get("status")
-    )
+    status = query_value(request, "status", CASE_STATUS)
+    found = await list_cases(request.app.state.db, scope_of(user), status)
     return JSONResponse([case.public() for case in found])
 
 
@@ -274,7 +274,7 @@ routes = [
         "Cases in your region",
         auth=OFFICIALS,
         tag="cases",
-        query={"status": {"enum": ["pending", "confirmed"]}},
+        query={"status": CASE_STATUS},
         response={"type": "array", "items": CASE},
     ),
     api(
@@ -331,6 +331,7 @@ routes = [
         "The run's contacts in your region as CSV (audited)",
         auth=OFFICIALS,
         tag="exposure",
+        media_types=("text/csv",),
     ),
     api(
         "/api/me/notifications",

@@ -39,16 +39,16 @@ from web.accounts import User, record_audit
 from web.errors import Forbidden, NotFound
 from web.exposure_scope import isolation_rules, official, scope_of
 from web.openapi import api
-from web.validation import obj, read_json
+from web.validation import ID, obj, read_json
 from web.visitors import require_visitor_id
 
 PLACE = {
     **obj(
         {
-            "case_id": {"type": "integer"},
-            "run_id": {"type": "integer"},
-            "traveller_id": {"type": "integer"},
-            "facility_id": {"type": "integer"},
+            "case_id": ID,
+            "run_id": ID,
+            "traveller_id": ID,
+            "facility_id": ID,
         }
     ),
     "oneOf": [{"required": ["case_id"]}, {"required": ["run_id"]}, {"required": ["traveller_id"]}],

@@ -16,6 +16,9 @@ from starlette.requests import Request
 from web.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
 
 Schema = dict[str, Any]
+# Ids are signed 64-bit database keys: a larger number names nothing and cannot even be bound
+# as a query parameter, so the schema refuses it (422) before any query does (500).
+ID: Schema = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 
 
 @cache
@@ -52,6 +55,19 @@ async def read_json(request: Request, schema: Schema) -> dict[str, Any]:
         summary = "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors[:3])
         raise ValidationFailed(f"the body does not match the schema: {summary}", errors=errors)
     return document
+
+
+def query_value(request: Request, name: str, schema: Schema) -> str | None:
+    """The query parameter ``name`` once it matches ``schema`` (the one the OpenAPI document
+    declares for it); None when absent; a problem+json 422 otherwise."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    errors = validation_errors(schema, value)
+    if errors:
+        detail = f"the query parameter {name} does not match the schema: {errors[0]['detail']}"
+        raise ValidationFailed(detail, errors=[{**e, "pointer": f"?{name}"} for e in errors])
+    return value
 
 
 def obj(properties: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:
