@@ -185,13 +185,14 @@ def clock() -> FrozenClock:
 
 
 def settings_for(folder: Path, database_url: str, **overrides: Any) -> Settings:
-    return Settings(
-        data_dir=folder / "data",
-        database_url=database_url,
-        base_url="http://testserver",
-        secret_key=Secret("test-secret-key-" + "x" * 32),
-        **overrides,
-    )
+    """The tests' settings (each test its own folder and database), with ``overrides``."""
+    defaults: dict[str, Any] = {
+        "data_dir": folder / "data",
+        "database_url": database_url,
+        "base_url": "http://testserver",
+        "secret_key": Secret("test-secret-key-" + "x" * 32),
+    }
+    return Settings(**{**defaults, **overrides})
 
 
 @pytest.fixture
