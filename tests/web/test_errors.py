@@ -124,6 +124,14 @@ async def test_numbers_beyond_64_bit_ids_are_4xx_not_500(client, admin_headers) 
     assert problem["errors"][0]["pointer"] == "#/capacity"
 
 
+async def test_oversized_headers_are_431(client, settings) -> None:
+    pad = {"X-Pad": "a" * settings.max_header_bytes}
+    assert_problem(await client.get("/healthz", headers=pad), 431, "headers-too-large")
+    page = await client.get("/", headers=pad)
+    assert page.status_code == 431 and "text/html" in page.headers["content-type"]
+    assert (await client.get("/healthz", headers={"X-Pad": "a" * 4_000})).status_code == 200
+
+
 async def test_oversized_body_is_413(client, admin_headers, settings) -> None:
     big = {"name": "x" * (settings.max_body_bytes + 10)}
     assert_problem(
