@@ -77,6 +77,8 @@ async def make_world(db: Database, client: httpx.AsyncClient, kek: bytes) -> Wor
         "issuer_id": str(issuer.id),
         "certificate_id": "1",
         "kid": "unknown-kid",
+        "code": venue.code,
+        "region_code": "16.71",
         "token": token,
         "language": "en",
         "format": "png",
