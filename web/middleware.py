@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.auth import CSRF_COOKIE
-from web.errors import HeadersTooLarge, PayloadTooLarge, handle_problem
+from web.errors import BadRequest, HeadersTooLarge, PayloadTooLarge, Problem, handle_problem
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
@@ -27,20 +27,27 @@ def header_bytes(scope: Scope) -> int:
     return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
 
-class HeaderLimitMiddleware:
-    """Refuse a request line and headers over ``max_bytes`` with 431. The server's parser
-    cannot be relied on for it: uvicorn's h11 limit only counts a header block that arrives
-    in pieces, and a 20 KB one arrives in one read."""
+def head_problem(scope: Scope, max_bytes: int) -> Problem | None:
+    """What is wrong with the request line and headers, if anything."""
+    if (size := header_bytes(scope)) > max_bytes:
+        return HeadersTooLarge(f"the headers are {size} bytes; the limit is {max_bytes}")
+    if "\x00" in scope["path"]:
+        # A decoded %00 would reach a query as text, which PostgreSQL refuses (a 500).
+        return BadRequest("the path contains a NUL character")
+    return None
+
+
+class RequestHeadMiddleware:
+    """Refuse a request line and headers over ``max_bytes`` with 431, and a path with a NUL
+    in it with 400. The server's parser cannot be relied on for the size: uvicorn's h11 limit
+    only counts a header block that arrives in pieces, and a 20 KB one arrives in one read."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (size := header_bytes(scope)) > self.max_bytes:
-            problem = HeadersTooLarge(
-                f"the headers are {size} bytes; the limit is {self.max_bytes}"
-            )
+        if scope["type"] == "http" and (problem := head_problem(scope, self.max_bytes)):
             response = await handle_problem(Request(scope), problem)
             await response(scope, receive, send)
             return

@@ -38,6 +38,34 @@ def validation_errors(schema: Schema, document: Any) -> list[dict[str, str]]:
     ]
 
 
+def storable(text: str) -> bool:
+    """No NUL (PostgreSQL text refuses it) and no unpaired surrogate (JSON's \\ud800 escapes,
+    not encodable as UTF-8): valid JSON either way, but no database column can hold them."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unstorable_text(document: Any, pointer: str = "#") -> list[dict[str, str]]:
+    """Every string (or key) in ``document`` that is not `storable`: refused before a query
+    fails on it with a 500."""
+    if isinstance(document, str):
+        ok = storable(document)
+        return [] if ok else [{"pointer": pointer, "detail": "text with NUL or lone surrogates"}]
+    if isinstance(document, dict):
+        keys = [error for key in document for error in unstorable_text(key, pointer)]
+        items = list(document.items())
+    elif isinstance(document, list):
+        keys, items = [], list(enumerate(document))
+    else:
+        return []
+    return keys + [e for k, v in items for e in unstorable_text(v, f"{pointer}/{k}")]
+
+
 async def read_json(request: Request, schema: Schema) -> dict[str, Any]:
     """The request's JSON body once it matches ``schema``; a problem+json 4xx otherwise."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -50,7 +78,7 @@ async def read_json(request: Request, schema: Schema) -> dict[str, Any]:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedJSON(f"the body is not valid JSON: {exc}") from exc
-    errors = validation_errors(schema, document)
+    errors = unstorable_text(document) or validation_errors(schema, document)
     if errors:
         summary = "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors[:3])
         raise ValidationFailed(f"the body does not match the schema: {summary}", errors=errors)

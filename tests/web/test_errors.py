@@ -132,6 +132,23 @@ async def test_oversized_headers_are_431(client, settings) -> None:
     assert (await client.get("/healthz", headers={"X-Pad": "a" * 4_000})).status_code == 200
 
 
+async def test_nul_characters_are_4xx_not_500(client, admin_headers) -> None:
+    """PostgreSQL text cannot hold NUL: a decoded %00 or a \\u0000 must not reach a query."""
+    assert_problem(await client.get("/api/venues/by-code/%00"), 400, "bad-request")
+    assert_problem(
+        await client.post("/api/keys/a%00b/retire", headers=admin_headers), 400, "bad-request"
+    )
+    json_headers = {**admin_headers, "Content-Type": "application/json"}
+    for body, pointer in [
+        (b'{"name": "a\\u0000b"}', "#/name"),
+        (b'{"name": "\\ud800"}', "#/name"),  # a lone surrogate: not UTF-8
+        (b'{"n\\u0000": "x"}', "#"),
+    ]:
+        response = await client.post("/api/tokens", content=body, headers=json_headers)
+        problem = assert_problem(response, 422, "validation-failed")
+        assert problem["errors"][0]["pointer"] == pointer
+
+
 async def test_oversized_body_is_413(client, admin_headers, settings) -> None:
     big = {"name": "x" * (settings.max_body_bytes + 10)}
     assert_problem(
