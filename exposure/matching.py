@@ -94,16 +94,12 @@ async def hotspots(
     query = base.add_columns(
         case_people.c.case_id, presence["visit"].c.venue_id, presence["start"], presence["end"]
     ).where(case_people.c.case_id.in_(list(case_ids)))
-    rows = await db.fetch_all(query)
-    return sorted(Hotspot(r[0], r[1], r[2], r[3]) for r in rows)
+    return sorted(Hotspot(*row) for row in await db.fetch_rows(query))
 
 
-async def match_contacts(
-    db: Database, case_ids: Iterable[int], now: datetime, rules: MatchRules
-) -> list[Contact]:
-    """The deduplicated contacts of the cases, closest first."""
-    ids = list(case_ids)
-    moment = int(now.timestamp())
+def _overlaps(ids: list[int], moment: int, rules: MatchRules) -> sa.Subquery:
+    """One row per overlap of another visit with a case's presence: who, which case, where,
+    from when until when and how long."""
     base, found = _case_presence(moment, rules)
     # The case visits' presence is computed once (materialized), not once per candidate row.
     presence = (
@@ -122,14 +118,14 @@ async def match_contacts(
     overlap_until = least(least(other.c.ends_at, sa.literal(moment)), presence.c.p_until)
     overlap = overlap_until - overlap_from
     case_persons = sa.select(case_people.c.visitor_id).where(case_people.c.case_id.in_(ids))
-    query = (
+    return (
         sa.select(
             other.c.visitor_id,
             presence.c.case_id,
             presence.c.venue_id,
-            sa.func.max(overlap),
-            sa.func.min(overlap_from),
-            sa.func.max(overlap_until),
+            overlap.label("overlap_seconds"),
+            overlap_from.label("exposed_from"),
+            overlap_until.label("exposed_until"),
         )
         .select_from(presence.join(other, other.c.venue_id == presence.c.venue_id))
         .where(
@@ -140,19 +136,62 @@ async def match_contacts(
             other.c.visitor_id.not_in(case_persons),
             overlap > 0,
         )
-        .group_by(other.c.visitor_id, presence.c.case_id, presence.c.venue_id)
+        .subquery("overlaps")
     )
-    best: dict[str, Contact] = {}
-    for visitor_id, case_id, venue_id, longest, exposed_from, exposed_until in (
-        row._mapping.values() for row in await db.fetch_all(query)
-    ):
-        kept = best.get(visitor_id)
-        # Risk follows the overlap, so the longest overlap is also the highest risk.
-        if kept is None or longest > kept.overlap_seconds:
-            risk = "close" if longest >= rules.close_seconds else "low"
-            best[visitor_id] = Contact(
-                visitor_id, risk, longest, venue_id, case_id, exposed_from, exposed_until
-            )
-    return sorted(
-        best.values(), key=lambda c: (c.risk != "close", -c.overlap_seconds, c.visitor_id)
+
+
+def _contacts(ids: list[int], moment: int, rules: MatchRules) -> sa.Subquery:
+    """One row per contact (the person): their longest overlap, which is also their highest
+    risk, with its case, venue and time range. Ties go to the latest overlap (the one whose
+    black status lasts longest), then to the lowest case id and venue id, so the choice never
+    depends on row order. One window function over the overlaps: the deduplication is done by
+    the database, which returns one row per person."""
+    overlaps = _overlaps(ids, moment, rules)
+    rank = sa.func.row_number().over(
+        partition_by=overlaps.c.visitor_id,
+        order_by=(
+            overlaps.c.overlap_seconds.desc(),
+            overlaps.c.exposed_until.desc(),
+            overlaps.c.case_id,
+            overlaps.c.venue_id,
+        ),
     )
+    ranked = sa.select(overlaps, rank.label("rank")).subquery("ranked")
+    risk = sa.case((ranked.c.overlap_seconds >= rules.close_seconds, "close"), else_="low")
+    return (
+        sa.select(
+            ranked.c.visitor_id,
+            risk.label("risk"),
+            ranked.c.overlap_seconds,
+            ranked.c.venue_id,
+            ranked.c.case_id,
+            ranked.c.exposed_from,
+            ranked.c.exposed_until,
+        )
+        .where(ranked.c.rank == 1)
+        .subquery("contacts")
+    )
+
+
+async def match_contacts(
+    db: Database, case_ids: Iterable[int], now: datetime, rules: MatchRules
+) -> list[Contact]:
+    """The deduplicated contacts of the cases, closest first.
+
+    ``db`` is a `web.database.Database`: its ``fetch_rows`` returns plain rows, as a large run
+    has tens of thousands of contacts."""
+    found = _contacts(list(case_ids), int(now.timestamp()), rules)
+    query = sa.select(*found.c).order_by(found.c.overlap_seconds.desc(), found.c.visitor_id)
+    return [Contact(*row) for row in await db.fetch_rows(query)]
+
+
+async def count_contacts(
+    db: Database, case_ids: Iterable[int], now: datetime, rules: MatchRules
+) -> dict[tuple[int, str], int]:
+    """The number of contacts by (venue of their exposure, risk), counted in SQL: a preview
+    shows only counts, so it fetches no contact."""
+    found = _contacts(list(case_ids), int(now.timestamp()), rules)
+    query = sa.select(found.c.venue_id, found.c.risk, sa.func.count()).group_by(
+        found.c.venue_id, found.c.risk
+    )
+    return {(venue_id, risk): count for venue_id, risk, count in await db.fetch_rows(query)}

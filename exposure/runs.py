@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from exposure.cases import in_region
 from exposure.errors import RunNotFound
-from exposure.matching import Contact, Hotspot, MatchRules, hotspots, match_contacts
+from exposure.matching import (
+    Contact,
+    Hotspot,
+    MatchRules,
+    count_contacts,
+    hotspots,
+    match_contacts,
+)
 from exposure.tables import cases, exposure_runs, exposures, notifications
 from exposure.tables import hotspots as hotspot_table
 from venues.tables import venues
@@ -30,27 +37,36 @@ from venues.tables import venues
 INSERT_CHUNK = 400  # rows per multi-row INSERT: well under SQLite's bound-variable limit
 
 
+def tally(contacts: list[Contact]) -> dict[tuple[int, str], int]:
+    """Contacts by (venue, risk), as `count_contacts` counts them in SQL."""
+    return dict(Counter((contact.venue_id, contact.risk) for contact in contacts))
+
+
 @dataclass(frozen=True)
 class RunResult:
+    """A run's outcome. A preview carries only the counts (``by_venue_risk``: contacts by
+    venue and risk); a confirmed run also carries its contacts."""
+
     id: int
     dry_run: bool
     case_ids: tuple[int, ...]
-    contacts: list[Contact]
+    by_venue_risk: dict[tuple[int, str], int]
     hotspots: list[Hotspot]
+    contacts: list[Contact] = field(default_factory=list)
     venue_regions: dict[int, str] = field(default_factory=dict)
     venue_names: dict[int, str] = field(default_factory=dict)
     duration_ms: int = 0
 
     def counts(self) -> dict[str, int]:
-        by_risk = Counter(contact.risk for contact in self.contacts)
+        by_risk: Counter[str] = Counter()
+        for (_, risk), count in self.by_venue_risk.items():
+            by_risk[risk] += count
         return {"close": by_risk["close"], "low": by_risk["low"]}
 
     def by_venue(self) -> list[dict[str, Any]]:
-        counts: dict[int, Counter[str]] = {}
-        for spot in self.hotspots:
-            counts.setdefault(spot.venue_id, Counter())
-        for contact in self.contacts:
-            counts.setdefault(contact.venue_id, Counter())[contact.risk] += 1
+        counts: dict[int, Counter[str]] = {spot.venue_id: Counter() for spot in self.hotspots}
+        for (venue_id, risk), count in self.by_venue_risk.items():
+            counts.setdefault(venue_id, Counter())[risk] += count
         return [
             {
                 "venue_id": venue_id,
@@ -64,9 +80,9 @@ class RunResult:
 
     def by_region(self) -> list[dict[str, Any]]:
         counts: dict[str, Counter[str]] = {}
-        for contact in self.contacts:
-            region = self.venue_regions.get(contact.venue_id, "")
-            counts.setdefault(region, Counter())[contact.risk] += 1
+        for (venue_id, risk), count in self.by_venue_risk.items():
+            region = self.venue_regions.get(venue_id, "")
+            counts.setdefault(region, Counter())[risk] += count
         return [
             {"region_code": region, "close": found["close"], "low": found["low"]}
             for region, found in sorted(counts.items())
@@ -87,7 +103,7 @@ class RunResult:
 async def _venue_facts(db: Database, venue_ids: set[int]) -> tuple[dict[int, str], dict[int, str]]:
     if not venue_ids:
         return {}, {}
-    rows = await db.fetch_all(
+    rows = await db.fetch_rows(
         sa.select(venues.c.id, venues.c.region_code, venues.c.name).where(
             venues.c.id.in_(sorted(venue_ids))
         )
@@ -160,12 +176,17 @@ async def run_exposures(
     triggered_by: int | None,
 ) -> RunResult:
     began = time.perf_counter()
-    contacts = await match_contacts(db, case_ids, now, rules)
+    if dry_run:  # a preview shows counts: the contacts are counted in SQL, never fetched
+        contacts: list[Contact] = []
+        by_venue_risk = await count_contacts(db, case_ids, now, rules)
+    else:
+        contacts = await match_contacts(db, case_ids, now, rules)
+        by_venue_risk = tally(contacts)
     spots = await hotspots(db, case_ids, now, rules)
     regions, names = await _venue_facts(
-        db, {c.venue_id for c in contacts} | {h.venue_id for h in spots}
+        db, {venue_id for venue_id, _ in by_venue_risk} | {h.venue_id for h in spots}
     )
-    result = RunResult(0, dry_run, tuple(case_ids), contacts, spots, regions, names)
+    result = RunResult(0, dry_run, tuple(case_ids), by_venue_risk, spots, contacts, regions, names)
     moment = int(now.timestamp())
     duration = round((time.perf_counter() - began) * 1000)
     async with db.transaction():
@@ -195,7 +216,7 @@ async def run_exposures(
             )
             await insert_rows(db, hotspot_table, [{"run_id": run_id, **asdict(h)} for h in spots])
             await queue_notifications(db, _notices(result, moment))
-    return RunResult(run_id, dry_run, tuple(case_ids), contacts, spots, regions, names, duration)
+    return replace(result, id=run_id, duration_ms=duration)
 
 
 def _has_case_in_region(db: Database, prefix: str) -> sa.ColumnElement[bool]:

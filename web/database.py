@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import aiosqlite
 import databases
+import sqlalchemy as sa
 from databases.backends.common.records import Record, Row, create_column_maps
 from databases.backends.sqlite import (
     CompilationContext,
@@ -256,6 +257,12 @@ class PooledSQLiteConnection(SQLiteConnection):
         sql, args, _, _ = self._compile(query)
         return await self._run(_execute, sql, args)
 
+    async def fetch_rows(self, query: ClauseElement) -> list[tuple[typing.Any, ...]]:
+        """The rows as the sqlite3 module returns them: tuples, no `Record` built per row."""
+        sql, args, _, _ = self._compile(query)
+        rows, _ = await self._run(_fetch, sql, args, None)
+        return rows
+
 
 def _statement(connection: sqlite3.Connection, sql: str) -> None:
     connection.execute(sql).close()
@@ -308,6 +315,24 @@ class Database(databases.Database):
     def engine(self) -> str:
         """``sqlite`` or ``postgresql``: the few queries that differ branch on this."""
         return self.url.dialect
+
+    async def fetch_rows(
+        self, query: ClauseElement | str, values: dict[str, typing.Any] | None = None
+    ) -> list[typing.Sequence[typing.Any]]:
+        """The rows of a query as the driver returns them (sqlite3 tuples, asyncpg records).
+
+        For hot queries that return many rows of plain integers and text: `fetch_all` builds a
+        `Record` for each row (about 1.7 us on SQLite: 0.13 s for the 75,000 contacts of a large
+        exposure run) and applies result type processors, which this skips. The query runs on
+        the task's connection, inside its transaction if one is open, like `fetch_all`.
+        """
+        built = sa.text(query).bindparams(**(values or {})) if isinstance(query, str) else query
+        async with self.connection() as connection, connection._query_lock:
+            backend = connection._connection
+            if isinstance(backend, PooledSQLiteConnection):
+                return await backend.fetch_rows(built)
+            sql, args, _ = backend._compile(built)
+            return await backend.raw_connection.fetch(sql, *args)
 
 
 def open_database(url: str, sqlite_pool_size: int = 4) -> Database:

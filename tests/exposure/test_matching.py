@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exposure.matching import MatchRules, hotspots, match_contacts
+from exposure.matching import MatchRules, count_contacts, hotspots, match_contacts
+from exposure.runs import tally
 from tests.exposure.world import T0, at, case_of, person, visit
 from tests.factories import make_venue
 
@@ -70,13 +71,62 @@ async def test_other_venues_and_the_case_itself_are_not_contacts(db, kek) -> Non
     assert await contacts(db, [await case_of(db, case, NOW)]) == {}
 
 
-async def test_a_case_visiting_twice_keeps_the_longest_overlap(db, kek) -> None:
+async def test_a_case_visiting_twice_keeps_the_longest_overlap_and_its_time_range(db, kek) -> None:
     venue = await make_venue(db, kek)
     case, staff = await person(db, "case"), await person(db, "staff")
     await visit(db, case, venue.id, 0, 10)
     await visit(db, case, venue.id, 100, 130)
     await visit(db, staff, venue.id, 0, 480)
-    assert await contacts(db, [await case_of(db, case, NOW)]) == {"staff": ("close", 30)}
+    [found] = await match_contacts(db, [await case_of(db, case, NOW)], NOW, NO_TAIL)
+    assert (found.risk, found.overlap_seconds) == ("close", 30 * 60)
+    assert (found.exposed_from, found.exposed_until) == (at(100), at(130))
+
+
+async def test_of_equally_long_overlaps_the_latest_is_kept(db, kek) -> None:
+    cafe, shop = await make_venue(db, kek), await make_venue(db, kek)
+    case, barista = await person(db, "case"), await person(db, "barista")
+    await visit(db, case, cafe.id, 0, 30)
+    await visit(db, case, shop.id, 200, 230)  # later, and at the venue with the higher id
+    await visit(db, barista, cafe.id, 0, 480)
+    await visit(db, barista, shop.id, 0, 480)
+    [found] = await match_contacts(db, [await case_of(db, case, NOW)], NOW, NO_TAIL)
+    assert (found.venue_id, found.overlap_seconds, found.exposed_until) == (
+        shop.id,
+        30 * 60,
+        at(230),
+    )
+
+
+async def test_of_overlaps_equal_in_length_and_time_the_lowest_case_is_kept(db, kek) -> None:
+    venue = await make_venue(db, kek)
+    first, second, friend = (
+        await person(db, "first"),
+        await person(db, "second"),
+        await person(db, "friend"),
+    )
+    for who in (first, second, friend):
+        await visit(db, who, venue.id, 0, 40)
+    second_case = await case_of(db, second, NOW)
+    first_case = await case_of(db, first, NOW)
+    found = await match_contacts(db, [first_case, second_case], NOW, NO_TAIL)
+    assert [(c.visitor_id, c.case_id) for c in found] == [("friend", second_case)]
+
+
+async def test_a_preview_counts_the_contacts_a_run_finds(db, kek) -> None:
+    mall, office = await make_venue(db, kek), await make_venue(db, kek)
+    first, second = await person(db, "first"), await person(db, "second")
+    await visit(db, first, mall.id, 0, 30)
+    await visit(db, second, office.id, 100, 200)
+    for name in ("both", "mall-only", "office-only"):
+        await person(db, name)
+    await visit(db, "both", mall.id, 0, 10)  # low here, close at the office: counted there
+    await visit(db, "both", office.id, 150, 200)
+    await visit(db, "mall-only", mall.id, 5, 40)
+    await visit(db, "office-only", office.id, 190, 195)
+    case_ids = [await case_of(db, first, NOW), await case_of(db, second, NOW)]
+    counted = await count_contacts(db, case_ids, NOW, NO_TAIL)
+    assert counted == {(mall.id, "close"): 1, (office.id, "close"): 1, (office.id, "low"): 1}
+    assert counted == tally(await match_contacts(db, case_ids, NOW, NO_TAIL))
 
 
 async def test_a_contact_of_two_cases_is_one_contact_with_the_highest_risk(db, kek) -> None:
@@ -180,3 +230,7 @@ async def test_the_engine_agrees_with_a_brute_force_oracle(
         for c in await match_contacts(db, [case_id], NOW, rules)
     }
     assert engine == oracle(case_visits, others, rules, found.window_start, int(NOW.timestamp()))
+    # What a preview counts is what the run finds, venue by venue.
+    assert await count_contacts(db, [case_id], NOW, rules) == tally(
+        await match_contacts(db, [case_id], NOW, rules)
+    )

@@ -77,3 +77,20 @@ async def test_a_failed_transaction_rolls_back_and_frees_the_writer(sqlite_db) -
 def test_in_memory_sqlite_is_refused() -> None:
     with pytest.raises(ValueError, match="in-memory"):
         open_database("sqlite://")
+
+
+async def test_fetch_rows_returns_plain_rows_on_the_tasks_connection(db) -> None:
+    """`fetch_rows` (no Record per row) on both engines: values as the driver returns them,
+    bound parameters, and the rows of the transaction it runs in."""
+    import sqlalchemy as sa
+
+    from checkin.tables import visitors
+
+    query = sa.select(visitors.c.id, visitors.c.created_at).order_by(visitors.c.id)
+    async with db.transaction(force_rollback=True):
+        await db.execute(sa.insert(visitors).values(id="b", kind="device", created_at=2))
+        await db.execute(sa.insert(visitors).values(id="a", kind="device", created_at=1))
+        assert [tuple(row) for row in await db.fetch_rows(query)] == [("a", 1), ("b", 2)]
+        found = await db.fetch_rows("SELECT id FROM visitors WHERE created_at > :t", {"t": 1})
+        assert [tuple(row) for row in found] == [("b",)]
+    assert await db.fetch_rows(query) == []
