@@ -11,7 +11,16 @@ import sqlalchemy as sa
 from databases import Database
 
 from checkin.retention import delete_rows, epoch
-from exposure.tables import case_people, cases, exposure_runs, exposures, hotspots, notifications
+from checkin.tables import visitors
+from exposure.tables import (
+    case_people,
+    cases,
+    exposure_runs,
+    exposures,
+    hotspots,
+    notifications,
+    push_subscriptions,
+)
 
 
 async def delete_exposures_before(db: Database, cutoff: datetime) -> int:
@@ -49,3 +58,12 @@ async def delete_cases_before(db: Database, cutoff: datetime) -> int:
         ),
     )
     return deleted
+
+
+async def delete_orphan_subscriptions(db: Database) -> int:
+    """Push subscriptions of visitors who are gone: nothing can reach them any more, and an
+    endpoint identifies a device. Their deliveries go with them (ON DELETE CASCADE)."""
+    gone = (push_subscriptions.c.owner_kind == "visitor") & push_subscriptions.c.owner_id.not_in(
+        sa.select(visitors.c.id)
+    )
+    return await delete_rows(db, sa.delete(push_subscriptions).where(gone))

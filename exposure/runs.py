@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
+from sqlalchemy.dialects import postgresql
 
 from exposure.cases import in_region
 from exposure.errors import RunNotFound
@@ -30,7 +31,7 @@ from exposure.matching import (
     match_contacts,
 )
 from exposure.outbox import queue_notifications
-from exposure.tables import exposure_runs, exposures, notifications
+from exposure.tables import cases, exposure_runs, exposures, notifications
 from exposure.tables import hotspots as hotspot_table
 from venues.tables import venues
 
@@ -211,10 +212,31 @@ async def run_exposures(
     return replace(result, id=run_id, duration_ms=duration)
 
 
-async def find_run(db: Database, run_id: int) -> dict[str, Any]:
-    row = await db.fetch_one(sa.select(exposure_runs).where(exposure_runs.c.id == run_id))
+def _has_case_in_region(db: Database, prefix: str) -> sa.ColumnElement[bool]:
+    """The run names a case inside ``prefix``: its ``case_ids`` JSON array, unnested in SQL."""
+    listed = exposure_runs.c.case_ids
+    if db.url.dialect == "postgresql":
+        unnest = sa.func.json_array_elements_text(sa.cast(listed, postgresql.JSON))
+    else:
+        unnest = sa.func.json_each(listed)
+    case_ids = unnest.table_valued("value")
+    return sa.exists(
+        sa.select(1)
+        .select_from(case_ids)
+        .join(cases, cases.c.id == sa.cast(case_ids.c.value, sa.BigInteger))
+        .where(in_region(cases.c.region_code, prefix))
+    )
+
+
+async def find_run(db: Database, run_id: int, region_prefix: str | None) -> dict[str, Any]:
+    """The run, if one of its cases is inside ``region_prefix`` (the official's scope, in the
+    query; None: everywhere)."""
+    query = sa.select(exposure_runs).where(exposure_runs.c.id == run_id)
+    if region_prefix is not None:
+        query = query.where(_has_case_in_region(db, region_prefix))
+    row = await db.fetch_one(query)
     if row is None:
-        raise RunNotFound(f"there is no exposure run {run_id}")
+        raise RunNotFound(f"there is no exposure run {run_id} in your region")
     return {
         **dict(row._mapping),
         "case_ids": json.loads(row["case_ids"]),

@@ -12,12 +12,14 @@ Chromium, so nothing may quietly not run there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -126,25 +128,47 @@ def postgres_template() -> Iterator[str]:
     asyncio.run(_postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql" and not POSTGRES_URL:
+ENGINES = ["sqlite", "postgresql"]
+
+
+def require_engine(engine: str) -> str:
+    if engine == "postgresql" and not POSTGRES_URL:
         pytest.skip("SINGGAH_TEST_POSTGRES_URL is not set: PostgreSQL tests need a server")
-    return request.param
+    return engine
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return require_engine(request.param)
+
+
+def template_of(engine: str, request: pytest.FixtureRequest) -> str:
+    """The migrated template: a SQLite file's path or a PostgreSQL database's name."""
+    if engine == "sqlite":
+        return str(request.getfixturevalue("sqlite_template"))
+    return request.getfixturevalue("postgres_template")
+
+
+@contextlib.contextmanager
+def database_copy(engine: str, template: str, folder: Path) -> Iterator[str]:
+    """The URL of a fresh copy of ``template`` (see `template_of`), dropped afterwards."""
+    name = f"singgah_t_{uuid.uuid4().hex[:12]}"
+    if engine == "sqlite":
+        path = folder / f"{name}.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    asyncio.run(_postgres_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    try:
+        yield _postgres_url(name)
+    finally:
+        asyncio.run(_postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @pytest.fixture
 def database_url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if engine == "sqlite":
-        path = tmp_path / "singgah.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template = request.getfixturevalue("postgres_template")
-    name = f"singgah_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_postgres_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))
-    yield _postgres_url(name)
-    asyncio.run(_postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with database_copy(engine, template_of(engine, request), tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -160,14 +184,20 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+def settings_for(folder: Path, database_url: str, **overrides: Any) -> Settings:
+    """The tests' settings (each test its own folder and database), with ``overrides``."""
+    defaults: dict[str, Any] = {
+        "data_dir": folder / "data",
+        "database_url": database_url,
+        "base_url": "http://testserver",
+        "secret_key": Secret("test-secret-key-" + "x" * 32),
+    }
+    return Settings(**{**defaults, **overrides})
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        base_url="http://testserver",
-        secret_key=Secret("test-secret-key-" + "x" * 32),
-    )
+    return settings_for(tmp_path, database_url)
 
 
 @pytest.fixture

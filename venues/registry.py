@@ -50,6 +50,8 @@ COLOURS = ("green", "yellow", "red", "black")
 DEFAULT_ENTRY_POLICY = ("green", "yellow")
 MIN_VISIT_MINUTES, MAX_VISIT_MINUTES = 15, 1425  # Corona-Warn-App's bounds: 15 min .. 23 h 45
 DEFAULT_VISIT_MINUTES = 120
+# The largest stadiums hold about 150,000; the column is a 32-bit INTEGER on PostgreSQL.
+MAX_CAPACITY = 1_000_000
 # Crockford's base32 without look-alikes, for codes people type: no I, L, O, U.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REGION_NAME_NOISE = ("KOTA ADMINISTRASI ", "KABUPATEN ", "KOTA ", "KAB. ")
@@ -114,8 +116,8 @@ def check_venue_fields(fields: VenueFields) -> VenueFields:
         raise InvalidVenue("latitude must be between -90 and 90")
     if fields.longitude is not None and not -180 <= fields.longitude <= 180:
         raise InvalidVenue("longitude must be between -180 and 180")
-    if fields.capacity is not None and fields.capacity <= 0:
-        raise InvalidVenue("capacity must be a positive number of people")
+    if fields.capacity is not None and not 0 < fields.capacity <= MAX_CAPACITY:
+        raise InvalidVenue(f"capacity must be a positive number of people, at most {MAX_CAPACITY}")
     unknown = set(fields.entry_policy) - set(COLOURS)
     if unknown or not fields.entry_policy:
         raise InvalidVenue(f"the entry policy lists colours from {', '.join(COLOURS)}")

@@ -28,7 +28,11 @@ PAYLOAD = struct.Struct(">B4sQI")
 SIGNATURE_BYTES = 64
 TOKEN_BYTES = PAYLOAD.size + SIGNATURE_BYTES
 TOKEN_CHARS = 108
-TOKEN_TEXT = re.compile(r"^[A-Za-z0-9_-]{108}$")
+# Matched with fullmatch: "^...$" would let a trailing newline through.
+TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]{108}")
+# Venue ids are the database's signed 64-bit keys: a larger id names no venue and cannot even
+# be bound as a query parameter (SQLite and asyncpg both raise), so it is malformed.
+MAX_VENUE_ID = 2**63 - 1
 URL_PATH = re.compile(r"/c/([A-Za-z0-9_-]+)/?$")
 
 
@@ -59,7 +63,7 @@ def token_from_url(url: str) -> str:
 
 def parse_token(token: str) -> tuple[VenueToken, bytes, bytes]:
     """The token's fields, the signed bytes and the signature; `TokenMalformed` otherwise."""
-    if not isinstance(token, str) or not TOKEN_TEXT.match(token):
+    if not isinstance(token, str) or not TOKEN_TEXT.fullmatch(token):
         raise TokenMalformed(f"a venue token is {TOKEN_CHARS} base64url characters")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -68,6 +72,8 @@ def parse_token(token: str) -> tuple[VenueToken, bytes, bytes]:
     version, kid, venue_id, issued_at = PAYLOAD.unpack(raw[: PAYLOAD.size])
     if version != VERSION:
         raise TokenMalformed(f"token format version {version} is not supported (expected 1)")
+    if venue_id > MAX_VENUE_ID:
+        raise TokenMalformed(f"venue id {venue_id} is out of range")
     return (
         VenueToken(kid.hex(), venue_id, issued_at),
         CONTEXT + raw[: PAYLOAD.size],

@@ -50,7 +50,7 @@ from web.errors import exception_handlers
 from web.jobs import run_forever, run_jobs_once
 from web.keyring import load_personal_data_keys, personal_data_keys
 from web.live import OccupancyNotifier
-from web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from web.middleware import BodyLimitMiddleware, RequestHeadMiddleware, SecurityHeadersMiddleware
 from web.push import build_sender, vapid_keys
 from web.ratelimit import RateLimitMiddleware
 from web.settings import Settings, load_settings, resolve_secrets
@@ -147,6 +147,7 @@ def create_app(
                 per_ip=settings.rate_limit_ip_per_minute,
                 per_visitor=settings.rate_limit_visitor_per_minute,
             ),
+            Middleware(RequestHeadMiddleware, max_bytes=settings.max_header_bytes),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers=exception_handlers(),

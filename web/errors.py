@@ -48,6 +48,7 @@ HTTP_SLUGS = {
     415: ("unsupported-media-type", "Unsupported media type"),
     422: ("validation-failed", "Validation failed"),
     429: ("too-many-requests", "Too many requests"),
+    431: ("headers-too-large", "Request headers too large"),
     500: ("internal-error", "Internal server error"),
     503: ("unavailable", "Service unavailable"),
 }
@@ -108,6 +109,12 @@ class PayloadTooLarge(Problem):
     status = 413
     slug = "payload-too-large"
     title = "Request body too large"
+
+
+class HeadersTooLarge(Problem):
+    status = 431
+    slug = "headers-too-large"
+    title = "Request headers too large"
 
 
 class UnsupportedMediaType(Problem):

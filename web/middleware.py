@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: body size limit, security headers and the CSRF cookie.
+"""Pure ASGI middleware: header and body size limits, security headers and the CSRF cookie.
 
 Pure ASGI (not BaseHTTPMiddleware) so requests stay in their own task, which `databases`
 uses to find the task's connection.
@@ -7,10 +7,11 @@ uses to find the task's connection.
 from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.auth import CSRF_COOKIE
-from web.errors import PayloadTooLarge
+from web.errors import BadRequest, HeadersTooLarge, PayloadTooLarge, Problem, handle_problem
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
@@ -18,6 +19,39 @@ CONTENT_SECURITY_POLICY = (
     "worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def header_bytes(scope: Scope) -> int:
+    """The request line and headers as they came over the wire, about (": " and CRLFs)."""
+    line = len(scope["method"]) + len(scope.get("raw_path") or b"") + len(scope["query_string"])
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+
+
+def head_problem(scope: Scope, max_bytes: int) -> Problem | None:
+    """What is wrong with the request line and headers, if anything."""
+    if (size := header_bytes(scope)) > max_bytes:
+        return HeadersTooLarge(f"the headers are {size} bytes; the limit is {max_bytes}")
+    if "\x00" in scope["path"]:
+        # A decoded %00 would reach a query as text, which PostgreSQL refuses (a 500).
+        return BadRequest("the path contains a NUL character")
+    return None
+
+
+class RequestHeadMiddleware:
+    """Refuse a request line and headers over ``max_bytes`` with 431, and a path with a NUL
+    in it with 400. The server's parser cannot be relied on for the size: uvicorn's h11 limit
+    only counts a header block that arrives in pieces, and a 20 KB one arrives in one read."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (problem := head_problem(scope, self.max_bytes)):
+            response = await handle_problem(Request(scope), problem)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

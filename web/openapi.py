@@ -10,6 +10,7 @@ from typing import Any
 from starlette.convertors import IntegerConvertor
 from starlette.routing import BaseRoute, Route
 
+from web import DatabaseIdConvertor
 from web.validation import Schema
 
 PROBLEM_SCHEMA: Schema = {
@@ -68,7 +69,9 @@ def api(
 
 
 def _path_schema(convertor: object) -> Schema:
-    return {"type": "integer"} if isinstance(convertor, IntegerConvertor) else {"type": "string"}
+    if isinstance(convertor, IntegerConvertor):
+        return {"type": "integer", "minimum": 0, "maximum": int("9" * DatabaseIdConvertor.digits)}
+    return {"type": "string"}
 
 
 def openapi_path(route: ApiRoute) -> str:
@@ -76,16 +79,20 @@ def openapi_path(route: ApiRoute) -> str:
     return re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
 
 
+def _success(doc: ApiDoc) -> dict[str, Any]:
+    if doc.status == 204:
+        return {"description": doc.summary}  # No Content: no body, no media type
+    content = {
+        media_type: {"schema": doc.response or {}} if media_type.endswith("json") else {}
+        for media_type in doc.media_types
+    }
+    return {"description": doc.summary, "content": content}
+
+
 def _operation(route: ApiRoute, method: str) -> dict[str, Any]:
     doc = route.doc
     responses: dict[str, Any] = {
-        str(doc.status): {
-            "description": doc.summary,
-            "content": {
-                media_type: {"schema": doc.response or {}} if media_type.endswith("json") else {}
-                for media_type in doc.media_types
-            },
-        },
+        str(doc.status): _success(doc),
         "default": {
             "description": "An RFC 9457 problem",
             "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},

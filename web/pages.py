@@ -125,7 +125,16 @@ async def switch_language(request: Request) -> Response:
     language = request.path_params["language"]
     response = RedirectResponse(local_path(request.query_params.get("next"), "/"), 303)
     if language in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax", path="/")
+        # A preference, but hardened like every cookie: no script reads it, TLS carries it.
+        response.set_cookie(
+            LANG_COOKIE,
+            language,
+            max_age=365 * 86400,
+            httponly=True,
+            secure=request.app.state.settings.secure_cookies,
+            samesite="lax",
+            path="/",
+        )
     return response
 
 

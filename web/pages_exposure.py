@@ -118,8 +118,8 @@ async def run_create(request: Request) -> Response:
 
 
 async def run_page(request: Request) -> Response:
-    await official(request)
-    run = await find_run(request.app.state.db, request.path_params["run_id"])
+    user = await official(request)
+    run = await find_run(request.app.state.db, request.path_params["run_id"], scope_of(user))
     contacts = [] if run["dry_run"] else await scoped_contacts(request, "contacts_viewed")
     by_venue: dict[str, list[int]] = {}
     for contact in contacts:

@@ -22,6 +22,7 @@ from exposure.retention import (
     delete_exposures_before,
     delete_hotspots_before,
     delete_notifications_before,
+    delete_orphan_subscriptions,
 )
 from exposure.tables import case_people, exposures, isolations
 from web.database import Database
@@ -68,6 +69,7 @@ async def purge(db: Database, settings: Settings, now: datetime) -> dict[str, in
         retention,
         referenced_by=(case_people.c.visitor_id, exposures.c.visitor_id, isolations.c.visitor_id),
     )
+    counts["push_subscriptions"] = await delete_orphan_subscriptions(db)
     counts["sessions"] = await delete_expired_sessions(db, now)
     counts["login_failures"] = await delete_login_failures_before(
         db, now - timedelta(minutes=settings.login_window_minutes)

@@ -19,7 +19,7 @@ from web.accounts import (
 from web.auth import require_user
 from web.errors import NotFound
 from web.openapi import api
-from web.validation import obj, read_json
+from web.validation import ID, obj, query_value, read_json
 
 ROLE = {"enum": [role.value for role in Role]}
 REGION = {"type": "string", "pattern": r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"}
@@ -41,7 +41,7 @@ NEW_USER = obj(
         "password": {"type": "string", "minLength": 10, "maxLength": 200},
         "region_prefix": REGION,
         "display_name": {"type": "string", "maxLength": 200},
-        "issuer_id": {"type": "integer"},
+        "issuer_id": ID,
     },
     required=("email", "role", "password"),
 )
@@ -50,7 +50,7 @@ USER_CHANGE = obj(
         "role": ROLE,
         "region_prefix": REGION,
         "is_active": {"type": "boolean"},
-        "issuer_id": {"type": "integer"},
+        "issuer_id": ID,
     }
 )
 NEW_TOKEN = obj({"name": {"type": "string", "minLength": 1, "maxLength": 100}}, ("name",))
@@ -142,7 +142,7 @@ async def tokens_create(request: Request) -> JSONResponse:
 
 
 async def regions_index(request: Request) -> JSONResponse:
-    parent = request.query_params.get("parent")
+    parent = query_value(request, "parent", REGION)
     found = await list_regions(request.app.state.db, parse_region_code(parent) if parent else None)
     return JSONResponse([{"code": r.code, "name": r.name, "level": r.level} for r in found])
 

@@ -292,5 +292,6 @@ routes = [
         auth="admin, health official (own region)",
         tag="travellers",
         query=SINCE,
+        media_types=("text/csv",),
     ),
 ]

@@ -39,7 +39,7 @@ from web.keyring import derive_key
 from web.openapi import api
 from web.routes_accounts import REGION
 from web.settings import Settings
-from web.validation import obj, read_json
+from web.validation import ID, obj, read_json
 
 SEALING_PURPOSE = "certificate-signing-keys"
 
@@ -71,7 +71,7 @@ NEW_SIGNER = obj(
 SIGNER = obj(
     {
         "id": {"type": "integer"},
-        "issuer_id": {"type": "integer"},
+        "issuer_id": ID,
         "kid": {"type": "string"},
         "certificate_types": TYPES,
         "certificate": {"type": "string", "description": "base64 DER"},
@@ -106,7 +106,7 @@ NEW_CERTIFICATE = {
 ISSUED = obj(
     {
         "id": {"type": "integer"},
-        "issuer_id": {"type": "integer"},
+        "issuer_id": ID,
         "kid": {"type": "string"},
         "certificate_type": {"enum": list(CERTIFICATE_TYPES)},
         "test_result": {"type": ["string", "null"]},

@@ -29,7 +29,7 @@ from web.exposure_scope import (
 from web.openapi import api
 from web.routes_accounts import REGION
 from web.routes_push import inbox
-from web.validation import obj, read_json
+from web.validation import ID, obj, query_value, read_json
 
 DAY = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 NEW_CASE = {
@@ -46,11 +46,12 @@ NEW_CASE = {
     ),
     "oneOf": [{"required": ["visitor_id"]}, {"required": ["nik"]}, {"required": ["phone"]}],
 }
+CASE_STATUS = {"enum": ["pending", "confirmed"]}
 CASE = {
     "type": "object",
     "properties": {
         "id": {"type": "integer"},
-        "status": {"enum": ["pending", "confirmed"]},
+        "status": CASE_STATUS,
         "window": {"type": "object"},
         "people": {"type": "integer"},
     },
@@ -59,7 +60,7 @@ NEW_RUN = obj(
     {
         "case_ids": {
             "type": "array",
-            "items": {"type": "integer"},
+            "items": ID,
             "minItems": 1,
             "maxItems": 5000,
             "uniqueItems": True,
@@ -128,9 +129,8 @@ async def cases_create(request: Request) -> JSONResponse:
 
 async def cases_index(request: Request) -> JSONResponse:
     user = await official(request)
-    found = await list_cases(
-        request.app.state.db, scope_of(user), request.query_params.get("status")
-    )
+    status = query_value(request, "status", CASE_STATUS)
+    found = await list_cases(request.app.state.db, scope_of(user), status)
     return JSONResponse([case.public() for case in found])
 
 
@@ -191,8 +191,9 @@ async def runs_create(request: Request) -> JSONResponse:
 
 
 async def runs_show(request: Request) -> JSONResponse:
-    await official(request)
-    return JSONResponse(await find_run(request.app.state.db, request.path_params["run_id"]))
+    user = await official(request)
+    run = await find_run(request.app.state.db, request.path_params["run_id"], scope_of(user))
+    return JSONResponse(run)
 
 
 async def scoped_contacts(request: Request, purpose: str) -> list[dict[str, Any]]:
@@ -201,7 +202,9 @@ async def scoped_contacts(request: Request, purpose: str) -> list[dict[str, Any]
     user = await official(request)
     state = request.app.state
     run_id = request.path_params["run_id"]
-    await find_run(state.db, run_id)
+    # Any run, not only one with a case in the region: its contacts at the region's venues
+    # are the region's to trace, whichever region the case was in.
+    await find_run(state.db, run_id, None)
     rows = await run_contacts(state.db, run_id, scope_of(user))
     contacts = []
     for row in rows:
@@ -273,7 +276,7 @@ routes = [
         "Cases in your region",
         auth=OFFICIALS,
         tag="cases",
-        query={"status": {"enum": ["pending", "confirmed"]}},
+        query={"status": CASE_STATUS},
         response={"type": "array", "items": CASE},
     ),
     api(
@@ -330,6 +333,7 @@ routes = [
         "The run's contacts in your region as CSV (audited)",
         auth=OFFICIALS,
         tag="exposure",
+        media_types=("text/csv",),
     ),
     api(
         "/api/me/notifications",

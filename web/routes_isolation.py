@@ -39,16 +39,16 @@ from web.accounts import User, record_audit
 from web.errors import Forbidden, NotFound
 from web.exposure_scope import isolation_rules, official, scope_of
 from web.openapi import api
-from web.validation import obj, read_json
+from web.validation import ID, obj, read_json
 from web.visitors import require_visitor_id
 
 PLACE = {
     **obj(
         {
-            "case_id": {"type": "integer"},
-            "run_id": {"type": "integer"},
-            "traveller_id": {"type": "integer"},
-            "facility_id": {"type": "integer"},
+            "case_id": ID,
+            "run_id": ID,
+            "traveller_id": ID,
+            "facility_id": ID,
         }
     ),
     "oneOf": [{"required": ["case_id"]}, {"required": ["run_id"]}, {"required": ["traveller_id"]}],
@@ -133,7 +133,7 @@ async def place(request: Request, user: User, body: dict[str, Any]) -> list[Isol
         placed = await isolate_case(state.db, body["case_id"], scope, **options)
         source = ("case", body["case_id"])
     elif "run_id" in body:
-        await find_run(state.db, body["run_id"])
+        await find_run(state.db, body["run_id"], None)  # its contacts in scope, as in contacts
         placed = await isolate_run_contacts(state.db, body["run_id"], scope, **options)
         source = ("exposure_run", body["run_id"])
     else:

@@ -16,6 +16,7 @@ from venues.regions import parse_region_code
 from venues.registry import (
     COLOURS,
     DEFAULT_ENTRY_POLICY,
+    MAX_CAPACITY,
     MAX_VISIT_MINUTES,
     Venue,
     VenueFields,
@@ -34,7 +35,7 @@ from web.keyring import venue_key_encryption_key
 from web.openapi import api
 from web.routes_accounts import REGION
 from web.scopes import VENUE_WRITERS, assign_manager, venue_for, visible_venues
-from web.validation import obj, read_json
+from web.validation import obj, query_value, read_json
 
 VENUE_PROPERTIES: dict[str, Any] = {
     "name": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -43,7 +44,7 @@ VENUE_PROPERTIES: dict[str, Any] = {
     "address": {"type": "string", "maxLength": 500},
     "latitude": {"type": ["number", "null"], "minimum": -90, "maximum": 90},
     "longitude": {"type": ["number", "null"], "minimum": -180, "maximum": 180},
-    "capacity": {"type": ["integer", "null"], "minimum": 1},
+    "capacity": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CAPACITY},
     "default_visit_minutes": {"type": "integer", "minimum": 1, "maximum": 10 * MAX_VISIT_MINUTES},
     "entry_policy": {
         "type": "array",
@@ -101,7 +102,7 @@ async def venues_create(request: Request) -> JSONResponse:
 
 async def venues_index(request: Request) -> JSONResponse:
     user = await require_user(request, Role.ADMIN, Role.VENUE_MANAGER, Role.HEALTH_OFFICIAL)
-    region = request.query_params.get("region")
+    region = query_value(request, "region", REGION)
     found = await visible_venues(
         request.app.state.db, user, parse_region_code(region) if region else None
     )

@@ -147,7 +147,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SINGGAH_RATE_LIMIT_VISITOR_PER_MINUTE", "rate_limit_visitor_per_minute",
             _positive_int, 30, "Requests one visitor may make per minute to those endpoints."),
     Setting("SINGGAH_MAX_HEADER_BYTES", "max_header_bytes", _positive_int, 16384,
-            "Largest request line and headers `serve` accepts; larger ones are refused."),
+            "Largest request line and headers accepted; larger ones are refused (431)."),
     Setting("SINGGAH_SQLITE_POOL_SIZE", "sqlite_pool_size", _positive_int, 4,
             "Long-lived SQLite connections kept open (WAL readers run in parallel)."),
     Setting("SINGGAH_DEFAULT_LANGUAGE", "default_language", _language, "id",

@@ -16,6 +16,9 @@ from starlette.requests import Request
 from web.errors import MalformedJSON, UnsupportedMediaType, ValidationFailed
 
 Schema = dict[str, Any]
+# Ids are signed 64-bit database keys: a larger number names nothing and cannot even be bound
+# as a query parameter, so the schema refuses it (422) before any query does (500).
+ID: Schema = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 
 
 @cache
@@ -47,6 +50,34 @@ def validation_errors(schema: Schema, document: Any) -> list[dict[str, str]]:
     ]
 
 
+def storable(text: str) -> bool:
+    """No NUL (PostgreSQL text refuses it) and no unpaired surrogate (JSON's \\ud800 escapes,
+    not encodable as UTF-8): valid JSON either way, but no database column can hold them."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unstorable_text(document: Any, pointer: str = "#") -> list[dict[str, str]]:
+    """Every string (or key) in ``document`` that is not `storable`: refused before a query
+    fails on it with a 500."""
+    if isinstance(document, str):
+        ok = storable(document)
+        return [] if ok else [{"pointer": pointer, "detail": "text with NUL or lone surrogates"}]
+    if isinstance(document, dict):
+        keys = [error for key in document for error in unstorable_text(key, pointer)]
+        items = list(document.items())
+    elif isinstance(document, list):
+        keys, items = [], list(enumerate(document))
+    else:
+        return []
+    return keys + [e for k, v in items for e in unstorable_text(v, f"{pointer}/{k}")]
+
+
 async def read_json(request: Request, schema: Schema) -> dict[str, Any]:
     """The request's JSON body once it matches ``schema``; a problem+json 4xx otherwise."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -59,11 +90,24 @@ async def read_json(request: Request, schema: Schema) -> dict[str, Any]:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedJSON(f"the body is not valid JSON: {exc}") from exc
-    errors = validation_errors(schema, document)
+    errors = unstorable_text(document) or validation_errors(schema, document)
     if errors:
         summary = "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors[:3])
         raise ValidationFailed(f"the body does not match the schema: {summary}", errors=errors)
     return document
+
+
+def query_value(request: Request, name: str, schema: Schema) -> str | None:
+    """The query parameter ``name`` once it matches ``schema`` (the one the OpenAPI document
+    declares for it); None when absent; a problem+json 422 otherwise."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    errors = validation_errors(schema, value)
+    if errors:
+        detail = f"the query parameter {name} does not match the schema: {errors[0]['detail']}"
+        raise ValidationFailed(detail, errors=[{**e, "pointer": f"?{name}"} for e in errors])
+    return value
 
 
 def obj(properties: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:

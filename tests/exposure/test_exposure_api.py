@@ -131,6 +131,10 @@ async def test_officials_of_another_region_see_nothing(client, db, kek, clock) -
     assert (
         await client.get(f"/api/exposure-runs/{run['id']}/contacts", headers=jakarta)
     ).json() == []
+    # The run's record (its counts) only to officials of a region one of its cases is in.
+    shown = await client.get(f"/api/exposure-runs/{run['id']}", headers=palembang)
+    assert shown.json()["case_ids"] == [case["id"]]
+    assert (await client.get(f"/api/exposure-runs/{run['id']}", headers=jakarta)).status_code == 404
     outside = await client.post(
         "/api/cases",
         headers=jakarta,

@@ -41,6 +41,7 @@ def test_visit_length_is_clamped_to_15_minutes_and_23_hours_45(given, kept) -> N
         ({"latitude": -3.0}, "both"),
         ({"latitude": 95.0, "longitude": 104.7}, "latitude"),
         ({"capacity": 0}, "capacity"),
+        ({"capacity": 2**31}, "at most"),
         ({"region_code": "16-71"}, "malformed"),
     ],
 )

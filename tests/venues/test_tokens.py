@@ -7,8 +7,10 @@ import struct
 import pytest
 import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.factories import START, make_venue, poster_token
+from tests.factories import START, make_venue, make_visitor, poster_token
 from venues.errors import (
     SigningKeyRefused,
     TokenBadSignature,
@@ -21,7 +23,17 @@ from venues.errors import (
 )
 from venues.keys import create_key, ensure_signing_key, jwks, list_keys, retire_key
 from venues.registry import update_venue, verify_venue_token
-from venues.tokens import TOKEN_CHARS, SignatureCache, checkin_url, sign_token, token_from_url
+from venues.tokens import (
+    PAYLOAD,
+    TOKEN_BYTES,
+    TOKEN_CHARS,
+    VERSION,
+    SignatureCache,
+    checkin_url,
+    parse_token,
+    sign_token,
+    token_from_url,
+)
 
 
 def b64(data: bytes) -> str:
@@ -129,6 +141,77 @@ def test_urls_give_their_token() -> None:
     assert token_from_url(f"https://x.id/c/{token}?utm=1") == token
     with pytest.raises(TokenMalformed):
         token_from_url("https://x.id/venues/12")
+
+
+def token_shaped(kid: bytes) -> st.SearchStrategy[str]:
+    """Tokens of the right length and version carrying ``kid`` (or any kid), any venue id up
+    to 2**64 - 1, any time and any signature: these get past the format checks into the
+    database lookup and the signature check."""
+    kids = st.sampled_from([kid]) | st.binary(min_size=4, max_size=4)
+    payloads = st.builds(
+        lambda k, venue, at, rest: PAYLOAD.pack(VERSION, k, venue, at) + rest,
+        kids,
+        st.integers(0, 2**64 - 1),
+        st.integers(0, 2**32 - 1),
+        st.binary(min_size=TOKEN_BYTES - PAYLOAD.size, max_size=TOKEN_BYTES - PAYLOAD.size),
+    )
+    return payloads.map(b64)
+
+
+def any_token_text() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.text(),
+        st.text(alphabet="ABCZaz09_-=+/\n", min_size=TOKEN_CHARS - 2, max_size=TOKEN_CHARS + 2),
+        st.binary().map(b64),
+        st.binary(min_size=TOKEN_BYTES, max_size=TOKEN_BYTES).map(b64),
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(any_token_text(), st.binary().map(lambda b: b.decode("latin-1"))))
+def test_any_text_parses_or_is_malformed_never_another_error(text: str) -> None:
+    try:
+        parsed, signed, signature = parse_token(text)
+    except TokenMalformed:
+        return
+    assert len(signed) + len(signature) == len(b"singgah/venue-token/v1\n") + TOKEN_BYTES
+    assert 0 <= parsed.venue_id < 2**63
+
+
+@pytest.mark.parametrize("url", ["", "/c/", "https://x.id/c/%00", "/c/" + "A" * 5000 + "?#"])
+def test_odd_urls_are_malformed(url: str) -> None:
+    with pytest.raises(TokenMalformed):
+        parse_token(token_from_url(url))
+
+
+# The database and the key are made once per test and only read by the examples, so sharing
+# the function-scoped fixtures between examples is what we want here.
+FUZZ_WITH_FIXTURES = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FUZZ_WITH_FIXTURES
+@given(data=st.data())
+async def test_any_token_gives_a_venue_error_never_another_exception(db, kek, data) -> None:
+    venue = await make_venue(db, kek)
+    kid = unb64(await poster_token(db, kek, venue))[1:5]
+    token = data.draw(token_shaped(kid) if data.draw(st.booleans()) else any_token_text())
+    with pytest.raises(VenueError):
+        await verify_venue_token(db, token, SignatureCache())
+
+
+@FUZZ_WITH_FIXTURES
+@given(data=st.data())
+async def test_checking_in_with_any_token_is_a_4xx_problem(client, db, kek, data) -> None:
+    venue = await make_venue(db, kek)
+    kid = unb64(await poster_token(db, kek, venue))[1:5]
+    me = await make_visitor(client)
+    token = data.draw(token_shaped(kid) if data.draw(st.booleans()) else any_token_text())
+    response = await client.post("/api/checkins", json={"token": token}, headers=me["headers"])
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == response.status_code
 
 
 def independent_verify(url: str, key_set: dict) -> dict:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.factories import START
@@ -235,3 +236,15 @@ def test_venues_posters_help_says_what_it_writes(data_dir) -> None:
     result = singgah(data_dir, "venues", "posters", "--help")
     assert result.returncode == 0
     assert "--region" in result.stdout and "one A4 page per venue" in result.stdout
+
+
+def test_serve_refuses_oversized_headers(tmp_path: Path) -> None:
+    """SINGGAH_MAX_HEADER_BYTES (16384) bounds the request line and headers in the parser."""
+    from tests.live import live_server
+
+    with live_server(tmp_path / "data", demo=False) as server:
+        fits = httpx.get(f"{server.url}/healthz", headers={"X-Pad": "a" * 4_000}, timeout=10)
+        refused = httpx.get(f"{server.url}/healthz", headers={"X-Pad": "a" * 20_000}, timeout=10)
+    assert fits.status_code == 200
+    assert refused.status_code == 431
+    assert refused.headers["content-type"] == "application/problem+json"

@@ -92,6 +92,63 @@ async def test_invalid_bodies_are_422_with_pointers(client, admin_headers, body,
     assert pointer in {error["pointer"] for error in problem["errors"]}
 
 
+@pytest.mark.parametrize(
+    ("url", "pointer"),
+    [("/api/cases?status=lost", "?status"), ("/api/regions?parent=", "?parent")],
+)
+async def test_invalid_query_parameters_are_422_with_pointers(
+    client, admin_headers, url, pointer
+) -> None:
+    problem = assert_problem(await client.get(url, headers=admin_headers), 422, "validation-failed")
+    assert [error["pointer"] for error in problem["errors"]] == [pointer]
+
+
+async def test_numbers_beyond_64_bit_ids_are_4xx_not_500(client, admin_headers) -> None:
+    huge = 2**64
+    assert_problem(await client.get(f"/api/venues/{huge}", headers=admin_headers), 404, "not-found")
+    assert (await client.get(f"/api/venues/{10**18 - 1}", headers=admin_headers)).status_code == 404
+    problem = assert_problem(
+        await client.post(
+            "/api/exposure-runs", json={"case_ids": [huge], "dry_run": True}, headers=admin_headers
+        ),
+        422,
+        "validation-failed",
+    )
+    assert problem["errors"][0]["pointer"] == "#/case_ids/0"
+    venue = {"name": "Stadion", "kind": "event", "region_code": "16.71", "capacity": 2**40}
+    problem = assert_problem(
+        await client.post("/api/venues", json=venue, headers=admin_headers),
+        422,
+        "validation-failed",
+    )
+    assert problem["errors"][0]["pointer"] == "#/capacity"
+
+
+async def test_oversized_headers_are_431(client, settings) -> None:
+    pad = {"X-Pad": "a" * settings.max_header_bytes}
+    assert_problem(await client.get("/healthz", headers=pad), 431, "headers-too-large")
+    page = await client.get("/", headers=pad)
+    assert page.status_code == 431 and "text/html" in page.headers["content-type"]
+    assert (await client.get("/healthz", headers={"X-Pad": "a" * 4_000})).status_code == 200
+
+
+async def test_nul_characters_are_4xx_not_500(client, admin_headers) -> None:
+    """PostgreSQL text cannot hold NUL: a decoded %00 or a \\u0000 must not reach a query."""
+    assert_problem(await client.get("/api/venues/by-code/%00"), 400, "bad-request")
+    assert_problem(
+        await client.post("/api/keys/a%00b/retire", headers=admin_headers), 400, "bad-request"
+    )
+    json_headers = {**admin_headers, "Content-Type": "application/json"}
+    for body, pointer in [
+        (b'{"name": "a\\u0000b"}', "#/name"),
+        (b'{"name": "\\ud800"}', "#/name"),  # a lone surrogate: not UTF-8
+        (b'{"n\\u0000": "x"}', "#"),
+    ]:
+        response = await client.post("/api/tokens", content=body, headers=json_headers)
+        problem = assert_problem(response, 422, "validation-failed")
+        assert problem["errors"][0]["pointer"] == pointer
+
+
 async def test_oversized_body_is_413(client, admin_headers, settings) -> None:
     big = {"name": "x" * (settings.max_body_bytes + 10)}
     assert_problem(
@@ -100,7 +157,9 @@ async def test_oversized_body_is_413(client, admin_headers, settings) -> None:
 
 
 async def test_domain_errors_render_as_problems(client) -> None:
-    assert_problem(await client.get("/api/regions?parent=sixteen"), 422, "invalid-region-code")
+    assert_problem(
+        await client.post("/api/qr/verify", json={"token": "abc"}), 400, "token-malformed"
+    )
 
 
 async def test_a_crash_is_500_logged_with_traceback_shown_without(app, client, caplog) -> None:

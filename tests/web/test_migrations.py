@@ -63,3 +63,40 @@ async def test_concurrent_migrations_do_not_collide(database_url: str) -> None:
     finally:
         for database in databases:
             await database.disconnect()
+
+
+async def _index_columns(db: Database) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Every index of our tables: its name -> (table, its columns in order)."""
+    if db.engine == "sqlite":
+        rows = await db.fetch_all(
+            "SELECT m.name, il.name, ii.seqno, ii.name FROM sqlite_master m,"
+            " pragma_index_list(m.name) il, pragma_index_info(il.name) ii"
+            " WHERE m.type = 'table'"
+        )
+    else:
+        rows = await db.fetch_all(
+            "SELECT t.relname, i.relname, array_position(x.indkey::int2[], a.attnum), a.attname"
+            " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+            " JOIN pg_class t ON t.oid = x.indrelid"
+            " JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema()"
+            " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey)"
+        )
+    found: dict[str, tuple[str, list[tuple[int, str]]]] = {}
+    for row in rows:
+        table, index, position, column = row[0], row[1], row[2], row[3]
+        found.setdefault(index, (table, []))[1].append((position, column))
+    return {
+        index: (table, tuple(c for _, c in sorted(cols))) for index, (table, cols) in found.items()
+    }
+
+
+async def test_no_two_indexes_cover_the_same_columns(db: Database) -> None:
+    indexes = await _index_columns(db)
+    assert ("travellers", ("registered_at",)) in indexes.values()
+    seen: dict[tuple[str, tuple[str, ...]], str] = {}
+    twins = []
+    for index, key in sorted(indexes.items()):
+        if key in seen:
+            twins.append(f"{seen[key]} and {index} both index {key}")
+        seen.setdefault(key, index)
+    assert not twins, twins

@@ -1,10 +1,16 @@
 """The web shell: language negotiation, security headers, health, OpenAPI."""
 
 import json
+import re
 from importlib import resources
 
+import httpx
 import pytest
 
+from tests.conftest import FrozenClock, settings_for
+from tests.factories import login, make_user
+from web.accounts import Role
+from web.app import create_app
 from web.openapi import api_routes, openapi_path
 
 
@@ -46,6 +52,37 @@ async def test_pages_carry_security_headers_and_no_inline_script(client) -> None
     assert "unsafe-inline" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "<script>" not in response.text
+
+
+def test_no_template_has_inline_script_style_or_handlers() -> None:
+    """The CSP forbids them (no 'unsafe-inline'), so any would be dead or a hole."""
+    templates = resources.files("web").joinpath("templates")
+    for template in templates.iterdir():
+        html = template.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert "src=" in tag or 'type="application/json"' in tag, (template.name, tag)
+        assert not re.search(r"<style\b|\sstyle=|\son[a-z]+=", html), template.name
+
+
+@pytest.mark.parametrize(("base_url", "tls"), [("https://singgah.example.id", True), ("", False)])
+async def test_cookies_are_httponly_samesite_and_secure_with_hsts_behind_tls(
+    db, tmp_path, database_url, base_url, tls
+) -> None:
+    settings = settings_for(tmp_path, database_url, **({"base_url": base_url} if tls else {}))
+    app = create_app(settings, clock=FrozenClock(), database=db)
+    transport = httpx.ASGITransport(app=app)
+    origin = settings.base_url
+    async with httpx.AsyncClient(transport=transport, base_url=origin) as client:
+        manager = await make_user(db, Role.VENUE_MANAGER)
+        page = await client.get("/login")
+        responses = [page, await login(client, manager.email), await client.get("/lang/en")]
+    cookies = [c for r in responses for c in r.headers.get_list("set-cookie")]
+    assert {c.split("=")[0] for c in cookies} == {"singgah_csrf", "singgah_session", "lang"}
+    for cookie in cookies:
+        assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower(), cookie
+        assert ("Secure" in cookie) is tls, cookie
+    assert ("strict-transport-security" in page.headers) is tls
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 async def test_healthz_reports_the_database(client, db) -> None:

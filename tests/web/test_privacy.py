@@ -15,7 +15,16 @@ from checkin.assisted import sealing_context
 from checkin.rotation import reseal_personal_data
 from checkin.tables import occupancy_alerts, travellers, visitors, visits
 from checkin.visitors import Profile, create_visitor, find_by_nik, read_profile, seal_json
-from exposure.tables import case_people, cases, exposure_runs, exposures, hotspots, notifications
+from exposure.tables import (
+    case_people,
+    cases,
+    exposure_runs,
+    exposures,
+    hotspots,
+    notifications,
+    push_deliveries,
+    push_subscriptions,
+)
 from tests.factories import START, make_venue
 from tests.web.test_cli import singgah
 from web.database import Database
@@ -33,7 +42,8 @@ PURGED_TABLES = (visits, travellers, exposures, hotspots, notifications, occupan
 
 async def plant(db: Database, settings: Settings, venue_id: int, age_days: int) -> str:
     """A person with a sealed profile, a visit, a traveller registration, a case, an exposure,
-    a hotspot, a notification and an occupancy alert, all ``age_days`` old."""
+    a hotspot, a notification pushed to their device and an occupancy alert, all ``age_days``
+    old."""
     keys = personal_data_keys(settings)
     moment = START - timedelta(days=age_days)
     seconds = int(moment.timestamp())
@@ -81,10 +91,22 @@ async def plant(db: Database, settings: Settings, venue_id: int, age_days: int) 
             hot_until=seconds,
         )
     )  # fmt: skip
-    await db.execute(
+    notification_id = await db.execute(
         sa.insert(notifications).values(
             recipient_kind="visitor", recipient_id=person.id, kind="exposure_alert",
             payload="{}", dedupe_key=f"planted-{age_days}", created_at=seconds,
+        )
+    )  # fmt: skip
+    subscription_id = await db.execute(
+        sa.insert(push_subscriptions).values(
+            owner_kind="visitor", owner_id=person.id, endpoint=f"https://push.test/{age_days}",
+            p256dh="key", auth="secret", created_at=seconds,
+        )
+    )  # fmt: skip
+    await db.execute(
+        sa.insert(push_deliveries).values(
+            notification_id=notification_id, subscription_id=subscription_id, state="pending",
+            attempts=0, next_attempt_at=seconds, updated_at=seconds,
         )
     )  # fmt: skip
     await db.execute(
@@ -113,6 +135,9 @@ async def test_purge_deletes_15_day_old_data_and_keeps_13_day_old(
         assert await count(db, table) == 1, table.name
         assert counts[table.name] == 1, table.name
     assert counts["cases"] == 1 and counts["visitors"] == 1
+    assert counts["push_subscriptions"] == 1  # the stale person's device, gone with them
+    deliveries = await db.fetch_all(sa.select(push_deliveries.c.notification_id))
+    assert len(deliveries) == 1 and await count(db, push_subscriptions) == 1
     remaining = await db.fetch_all(sa.select(visitors.c.id, visitors.c.nik_hash))
     assert [row["id"] for row in remaining] == [fresh]
     assert await find_by_nik(db, keys, PEOPLE[15].nik) is None  # the hash went with the row
