@@ -22,6 +22,7 @@ from web.errors import CsrfFailed, Forbidden, Unauthenticated
 
 SESSION_COOKIE = "singgah_session"
 CSRF_COOKIE = "singgah_csrf"
+VISITOR_COOKIE = "singgah_visitor"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -70,11 +71,23 @@ def _csrf_for(request: HTTPConnection, cookie: str) -> str:
     return hmac.new(secret, b"csrf:" + cookie.encode(), hashlib.sha256).hexdigest()
 
 
+def _new_csrf_cookie(request: HTTPConnection) -> str:
+    """A CSRF cookie for a browser that has none. One with an identity (a staff session or a
+    visitor token) gets a cookie derived from it: pages fetched at once (the service worker
+    caches several) then all set the same cookie, where random ones would overwrite each other
+    and void the forms already on screen. A browser without an identity gets a random one."""
+    identity = request.cookies.get(SESSION_COOKIE) or request.cookies.get(VISITOR_COOKIE)
+    if not identity:
+        return secrets.token_urlsafe(32)
+    secret = request.app.state.settings.secret()
+    return hmac.new(secret, b"csrf-cookie:" + identity.encode(), hashlib.sha256).hexdigest()
+
+
 def csrf_token(request: Request) -> str:
     """The token to embed in a form or page; sets the CSRF cookie when the browser has none."""
     cookie = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf_cookie", None)
     if cookie is None:
-        cookie = secrets.token_urlsafe(32)
+        cookie = _new_csrf_cookie(request)
         request.state.new_csrf_cookie = cookie
     return _csrf_for(request, cookie)
 

@@ -12,9 +12,8 @@ from starlette.responses import Response
 from checkin.errors import InvalidVisitorToken
 from checkin.visitors import TOKEN_PREFIX, visitor_id_from_token
 from checkin.visits import CheckinRules
-from web.auth import CSRF_HEADER, SAFE_METHODS, bearer_token, check_csrf
+from web.auth import CSRF_HEADER, SAFE_METHODS, VISITOR_COOKIE, bearer_token, check_csrf
 
-VISITOR_COOKIE = "singgah_visitor"
 VISITOR_COOKIE_DAYS = 400
 
 

@@ -67,3 +67,27 @@ async def test_manager_live_page_and_closing_time(client, db, kek) -> None:
     await client.post(f"/venues/{venue.id}/checkout-all", data={"csrf_token": csrf_from(live.text)})
     live = await client.get(f"/venues/{venue.id}/live")
     assert 'data-field="current">0<' in live.text
+
+
+async def test_pages_fetched_at_once_keep_each_others_forms_valid(client, db, kek) -> None:
+    """The service worker fetches several pages at once: a visitor without a CSRF cookie must
+    not get a different one from each, or the form on screen would be refused."""
+    venue = await make_venue(db, kek)
+    done = await check_in_by_page(client, await poster_token(db, kek, venue))
+    visit_id = done.headers["location"].rsplit("/", 1)[1]
+    client.cookies.delete("singgah_csrf")
+    first = await client.get("/me")
+    client.cookies.delete("singgah_csrf")  # the second page was asked for before the first came
+    second = await client.get("/me/certificates")  # its cookie is the one the browser keeps
+    assert first.cookies["singgah_csrf"] == second.cookies["singgah_csrf"]
+    deleted = await client.post(
+        f"/me/visits/{visit_id}/delete", data={"csrf_token": csrf_from(first.text)}
+    )
+    assert deleted.status_code == 303
+
+
+async def test_browsers_without_an_identity_get_their_own_csrf_cookie(client) -> None:
+    first = await client.get("/login")
+    client.cookies.clear()
+    second = await client.get("/login")
+    assert first.cookies["singgah_csrf"] != second.cookies["singgah_csrf"]
