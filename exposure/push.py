@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from webpush import WebPush
 
 from exposure.errors import PayloadTooLarge
-from exposure.http import split_url
+from exposure.http import encode_headers, split_url
 
 MAX_PAYLOAD_BYTES = 4096  # one aes128gcm record; larger bodies come out undecryptable
 JWT_LIFETIME = 12 * 3600  # RFC 8292: at most 24 hours
@@ -123,7 +123,8 @@ class Subscription:
 class PushRequest:
     endpoint: str
     body: bytes
-    headers: dict[str, str]
+    headers: dict[str, str]  # shared by the requests to one push service: read only
+    header_lines: bytes  # the same encoded (`exposure.http.encode_headers`)
 
 
 @dataclass
@@ -136,6 +137,10 @@ class PushEncoder:
     _webpush: WebPush = field(init=False, repr=False)
     _public_key: str = field(init=False, repr=False)
     _tokens: dict[str, tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
+    # (origin, ttl, urgency) -> (headers, encoded, JWT expiry): built once, not per push
+    _headers: dict[tuple[str, int, str], tuple[dict[str, str], bytes, float]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         self._public_key = self.keys.application_server_key()
@@ -163,17 +168,27 @@ class PushEncoder:
             self._tokens[origin] = (token, expires)
         return f"vapid t={token}, k={self._public_key}"
 
-    def request(
-        self, payload: bytes, subscription: Subscription, *, ttl: int, urgency: str
-    ) -> PushRequest:
-        return PushRequest(
-            endpoint=subscription.endpoint,
-            body=self.encrypt(payload, subscription),
-            headers={
+    def headers(self, endpoint: str, *, ttl: int, urgency: str) -> tuple[dict[str, str], bytes]:
+        """The request headers for ``endpoint``'s push service, and the same encoded; made
+        again only when the VAPID JWT in them is renewed."""
+        key = (origin_of(endpoint), ttl, urgency)
+        cached = self._headers.get(key)
+        if cached is None or cached[2] - self.wall_clock() < JWT_RENEW_BEFORE:
+            fields = {
                 "content-encoding": "aes128gcm",
                 "content-type": "application/octet-stream",
                 "ttl": str(ttl),
                 "urgency": urgency,
-                "authorization": self.authorization(subscription.endpoint),
-            },
+                "authorization": self.authorization(endpoint),
+            }
+            expires = self._tokens[key[0]][1]
+            cached = self._headers[key] = (fields, encode_headers(fields), expires)
+        return cached[0], cached[1]
+
+    def request(
+        self, payload: bytes, subscription: Subscription, *, ttl: int, urgency: str
+    ) -> PushRequest:
+        headers, header_lines = self.headers(subscription.endpoint, ttl=ttl, urgency=urgency)
+        return PushRequest(
+            subscription.endpoint, self.encrypt(payload, subscription), headers, header_lines
         )

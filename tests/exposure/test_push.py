@@ -203,6 +203,33 @@ async def test_a_stalled_push_service_does_not_hold_up_the_others(db, clock, ser
     assert len(service.payloads("fast")) == 1
 
 
+async def test_a_notification_too_large_to_push_fails_alone(db, clock, service, encoder):
+    await subscribed(db, service, "v-big", "big")
+    await subscribed(db, service, "v-fine", "fine")
+    too_large = {"kind": "venue_alert", "venue_name": "x" * 5000}
+    await queue_notifications(
+        db,
+        [
+            {
+                "recipient_kind": "visitor",
+                "recipient_id": "v-big",
+                "kind": "venue_alert",
+                "payload": json.dumps(too_large),
+                "dedupe_key": "k-big",
+                "created_at": NOW,
+            }
+        ],
+    )
+    await alert(db, "v-fine", "k-fine")
+    sender = make_sender(db, encoder, clock)
+    try:
+        assert await sender.run_until_idle() == {"failed": 1, "delivered": 1}
+    finally:
+        await sender.aclose()
+    assert await states(db) == [("failed", 1), ("delivered", 1)]
+    assert (service.payloads("big"), len(service.payloads("fine"))) == ([], 1)
+
+
 def test_payloads_over_4096_bytes_are_refused_before_encrypting(service, encoder):
     device = service.device("big")
     keys = device.keys()
