@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,19 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 PHONE = {"width": 390, "height": 844}
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def shoot(tmp_path: Path) -> Callable[[Page, str], None]:
+    """``shoot(page, name)``: a full-page screenshot, into the docs only when
+    SINGGAH_UPDATE_SCREENSHOTS=1, so an ordinary run changes no file."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("SINGGAH_UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+    def screenshot(page: Page, name: str) -> None:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    return screenshot
 
 
 def launch_chromium(chromium: BrowserType, home: Path, extra_flags: Sequence[str] = ()) -> Browser:

@@ -1,14 +1,13 @@
 """Issue 11 in a real browser: a close contact is placed in isolation, fills the daily check-in
-with a danger sign, and the official sees the flag. Takes the screenshots in docs/isolation.md."""
+with a danger sign, and the official sees the flag. Takes the screenshots in docs/isolation.md
+(written there with SINGGAH_UPDATE_SCREENSHOTS=1)."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
 from tests.live import LiveServer
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def visited_an_hour_ago(browser: Browser, server: LiveServer, phone: str) -> Page:
@@ -41,7 +40,7 @@ def signed_in(browser: Browser, server: LiveServer, target: str) -> Page:
 
 
 def test_a_contact_checks_in_daily_and_the_official_sees_the_flag(
-    browser: Browser, server: LiveServer
+    browser: Browser, server: LiveServer, shoot: Callable[[Page, str], None]
 ) -> None:
     visited_an_hour_ago(browser, server, "081211112222")
     contact = visited_an_hour_ago(browser, server, "081233334444")
@@ -79,16 +78,16 @@ def test_a_contact_checks_in_daily_and_the_official_sees_the_flag(
     contact.get_by_label("Batuk").check()
     contact.get_by_label("Suhu tubuh (°C)").fill("38.6")
     contact.get_by_label("Obat").check()
-    contact.screenshot(path=str(SCREENSHOTS / "isolation-daily-form.png"), full_page=True)
+    shoot(contact, "isolation-daily-form")
     contact.get_by_role("button", name="Kirim laporan").click()
     expect(contact.get_by_test_id("sent")).to_contain_text("tanda bahaya")
     expect(contact.get_by_test_id("reported-today")).to_be_visible()
-    contact.screenshot(path=str(SCREENSHOTS / "isolation-danger-sent.png"), full_page=True)
+    shoot(contact, "isolation-danger-sent")
 
     official.reload()
     expect(official.get_by_test_id("flag-danger")).to_be_visible()
     expect(official.get_by_test_id("isolation-alert")).to_contain_text("sesak napas")
-    official.screenshot(path=str(SCREENSHOTS / "isolation-official.png"), full_page=True)
+    shoot(official, "isolation-official")
     official.get_by_role("button", name="Tandai ditangani").click()
     official.get_by_role("button", name="Selesai").click()
     expect(official.get_by_test_id("no-isolation-alerts")).to_be_visible()

@@ -10,10 +10,8 @@ screenshots of the main visitor screens are taken here; they replace those in do
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,7 +27,6 @@ from venues.posters import PosterContent, render_poster_png
 from web.auth import CSRF_COOKIE
 
 FRAME = (720, 960)  # a phone camera held upright; both even, as 4:2:0 needs
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def y4m(picture: Image.Image, frames: int = 2) -> bytes:
@@ -70,17 +67,6 @@ def venue_named(server: LiveServer, name: str) -> dict:
     with httpx.Client(base_url=server.url, headers=admin) as api:
         found = next(v for v in api.get("/api/venues").json() if v["name"] == name)
         return api.get(f"/api/venues/{found['id']}").json()
-
-
-@pytest.fixture
-def shoot(tmp_path: Path) -> Callable[[Page, str], None]:
-    """``shoot(page, name)``: a full-page screenshot, into the docs when asked for."""
-    folder = DOCS_SCREENSHOTS if os.environ.get("SINGGAH_UPDATE_SCREENSHOTS") == "1" else tmp_path
-
-    def screenshot(page: Page, name: str) -> None:
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return screenshot
 
 
 @pytest.fixture
