@@ -562,21 +562,25 @@ class Database(databases.Database):
     ) -> databases.core.Transaction | Savepoint:
         """`databases`' transaction; nested in this task's SQLite write transaction, a
         `Savepoint` (the same meaning, for a fraction of the cost)."""
-        connection = self._connection if self._global_connection is None else None
-        backend = connection._connection if connection is not None else None
-        if not force_rollback and isinstance(backend, PooledSQLiteConnection) and backend._writing:
+        backend = self._writing_backend()
+        if not force_rollback and backend is not None:
             return Savepoint(backend)
         return super().transaction(force_rollback=force_rollback, **kwargs)
+
+    def _writing_backend(self) -> PooledSQLiteConnection | None:
+        """This task's pooled SQLite connection while it holds the write lock, else None."""
+        connection = self._connection if self._global_connection is None else None
+        backend = connection._connection if connection is not None else None
+        return backend if isinstance(backend, PooledSQLiteConnection) and backend._writing else None
 
     def _direct(self, query: typing.Any, values: dict[str, typing.Any] | None) -> typing.Any:
         """(backend connection, built query) when this task holds the SQLite write lock, else
         None. Its statements then run at once on the loop, so `databases`' per-call locks and
         connection counting guard nothing, and cost more than the statement."""
-        connection = self._connection if self._global_connection is None else None
-        backend = connection._connection if connection is not None else None
-        if isinstance(backend, PooledSQLiteConnection) and backend._writing:
-            return backend, connection._build_query(query, values)  # type: ignore[union-attr]
-        return None
+        backend = self._writing_backend()
+        if backend is None:
+            return None
+        return backend, self._connection._build_query(query, values)  # type: ignore[union-attr]
 
     async def fetch_all(
         self, query: typing.Any, values: dict[str, typing.Any] | None = None
@@ -624,10 +628,12 @@ class Database(databases.Database):
         and so does a call made inside a write transaction of this task (a savepoint there:
         the group could not take the write lock this task holds).
         """
-        if isinstance(self._backend, PooledSQLiteBackend) and self._global_connection is None:
-            connection = self._connection
-            if connection is None or not connection._connection._writing:
-                return await self._group.run(work)
+        if (
+            isinstance(self._backend, PooledSQLiteBackend)
+            and self._global_connection is None
+            and self._writing_backend() is None
+        ):
+            return await self._group.run(work)
         async with self.transaction():
             return await work()
 
