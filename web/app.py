@@ -50,7 +50,7 @@ from web.errors import exception_handlers
 from web.jobs import run_forever, run_jobs_once
 from web.keyring import load_personal_data_keys, personal_data_keys
 from web.live import OccupancyNotifier
-from web.middleware import BodyLimitMiddleware, RequestHeadMiddleware, SecurityHeadersMiddleware
+from web.middleware import RequestGuardMiddleware
 from web.push import build_sender, vapid_keys
 from web.ratelimit import RateLimitMiddleware
 from web.settings import Settings, load_settings, resolve_secrets
@@ -141,14 +141,17 @@ def create_app(
     app = Starlette(
         routes=all_routes(),
         middleware=[
-            Middleware(SecurityHeadersMiddleware, secure=settings.secure_cookies),
+            Middleware(
+                RequestGuardMiddleware,
+                max_header_bytes=settings.max_header_bytes,
+                max_body_bytes=settings.max_body_bytes,
+                secure=settings.secure_cookies,
+            ),
             Middleware(
                 RateLimitMiddleware,
                 per_ip=settings.rate_limit_ip_per_minute,
                 per_visitor=settings.rate_limit_visitor_per_minute,
             ),
-            Middleware(RequestHeadMiddleware, max_bytes=settings.max_header_bytes),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,

@@ -6,7 +6,7 @@ uses to find the task's connection.
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,36 +37,55 @@ def head_problem(scope: Scope, max_bytes: int) -> Problem | None:
     return None
 
 
-class RequestHeadMiddleware:
-    """Refuse a request line and headers over ``max_bytes`` with 431, and a path with a NUL
-    in it with 400. The server's parser cannot be relied on for the size: uvicorn's h11 limit
-    only counts a header block that arrives in pieces, and a 20 KB one arrives in one read."""
+SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+)
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class RequestGuardMiddleware:
+    """What every HTTP request and response goes through, in one layer (each ASGI layer costs
+    a coroutine and a wrapped ``send`` per request, on the check-in hot path too):
+
+    - a request line and headers over ``max_header_bytes`` get 431, a path with a NUL in it
+      400. The server's parser cannot be relied on for the size: uvicorn's h11 limit only
+      counts a header block that arrives in pieces, and a 20 KB one arrives in one read;
+    - a body over ``max_body_bytes`` gets 413, by its Content-Length or while streaming;
+    - every response gets the security headers it does not set itself, and the CSRF cookie
+      when a page minted one.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_header_bytes: int, max_body_bytes: int, secure: bool
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (problem := head_problem(scope, self.max_bytes)):
-            response = await handle_problem(Request(scope), problem)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-class BodyLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` with 413, by header or while streaming."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+        self.secure = secure
+        self.security_headers = (*SECURITY_HEADERS, HSTS) if secure else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._add_headers(scope, message)
+            await send(message)
+
+        if problem := head_problem(scope, self.max_header_bytes):
+            response = await handle_problem(Request(scope), problem)
+            await response(scope, receive, send_with_headers)
+            return
+        await self.app(scope, self._limited(scope, receive), send_with_headers)
+
+    def _limited(self, scope: Scope, receive: Receive) -> Receive:
         declared = Headers(scope=scope).get("content-length")
-        limit = self.max_bytes
+        limit = self.max_body_bytes
         received = 0
 
         async def limited_receive() -> Message:
@@ -79,37 +98,16 @@ class BodyLimitMiddleware:
                 raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
             return message
 
-        await self.app(scope, limited_receive, send)
+        return limited_receive
 
-
-class SecurityHeadersMiddleware:
-    """Security headers on every response, and the CSRF cookie when a page minted one."""
-
-    def __init__(self, app: ASGIApp, secure: bool) -> None:
-        self.app = app
-        self.secure = secure
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "same-origin")
-                headers.setdefault("X-Frame-Options", "DENY")
-                if self.secure:
-                    headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-                cookie = scope.get("state", {}).get("new_csrf_cookie")
-                if cookie:
-                    secure = "; Secure" if self.secure else ""
-                    headers.append(
-                        "Set-Cookie",
-                        f"{CSRF_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Lax{secure}",
-                    )
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def _add_headers(self, scope: Scope, message: Message) -> None:
+        headers = message.setdefault("headers", [])
+        if not isinstance(headers, list):
+            headers = message["headers"] = list(headers)
+        present = {name.lower() for name, _ in headers}
+        headers.extend(pair for pair in self.security_headers if pair[0] not in present)
+        cookie = scope.get("state", {}).get("new_csrf_cookie")
+        if cookie:
+            secure = "; Secure" if self.secure else ""
+            value = f"{CSRF_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Lax{secure}"
+            headers.append((b"set-cookie", value.encode("latin-1")))

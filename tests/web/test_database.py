@@ -149,6 +149,38 @@ async def test_statements_built_once_take_values_per_call(db) -> None:
     assert await db.fetch_val(REGION_NAMED, {"code": "16.71"}) == "Palembang"
 
 
+def test_statements_built_once_get_the_args_sqlalchemy_would_give() -> None:
+    """`Prepared.bound_args` skips `construct_params` on the hot path: the same args, in the
+    same order, bind processors applied and the statement's own fixed values kept."""
+    from sqlalchemy.dialects import sqlite
+
+    from checkin.visits import INSERT_VISIT, PRESENT_AND_OPEN_VISITS
+    from checkin.wallet import PROFILE_AND_CERTIFICATES
+    from exposure.cases import CASE_STATUS
+    from venues.registry import KEY_AND_VENUE
+    from web.database import Prepared
+
+    visit = {
+        "visitor_id": "v", "venue_id": 7, "checked_in_at": 1, "ends_at": 2, "ended_by": None,
+        "offline": True, "source": "scan", "recorded_at": 1,
+    }  # fmt: skip
+    calls = [
+        (PRESENT_AND_OPEN_VISITS, {"venue_id": 7, "visitor_id": "v", "now": 5}),
+        (INSERT_VISIT, visit),  # `offline` has a bind processor
+        (CASE_STATUS, {"visitor_id": "v", "since": 3}),  # holds fixed values ('confirmed')
+        (PROFILE_AND_CERTIFICATES, {"visitor_id": "v"}),
+        (KEY_AND_VENUE, {"kid": b"abcd", "venue_id": 7}),
+        (REGION_NAMED, {"code": "16.71"}),
+    ]
+    dialect = sqlite.dialect()
+    for statement, values in calls:
+        compiled = statement.compile(dialect=dialect)
+        prepared = Prepared(statement, compiled, dialect)
+        expected = prepared.args(compiled.construct_params(values))
+        assert prepared.bound_args(values) == expected, statement
+        assert prepared.positions, f"{statement} took the slow path"
+
+
 async def test_a_nested_transaction_rolls_back_alone(sqlite_db) -> None:
     async with sqlite_db.transaction():
         await sqlite_db.execute("UPDATE counter SET n = 1 WHERE id = 1")

@@ -156,6 +156,21 @@ async def test_oversized_body_is_413(client, admin_headers, settings) -> None:
     )
 
 
+async def test_refusals_carry_the_security_headers(client, admin_headers, settings) -> None:
+    """The guard refuses before the app runs (431) and inside it (413): both answers, and an
+    answer that sets a header of its own, get the security headers exactly once."""
+    pad = {"X-Pad": "a" * settings.max_header_bytes}
+    big = {"name": "x" * (settings.max_body_bytes + 10)}
+    for response in (
+        await client.get("/healthz", headers=pad),
+        await client.post("/api/tokens", json=big, headers=admin_headers),
+        await client.get("/healthz"),
+    ):
+        for name in ("content-security-policy", "x-content-type-options", "x-frame-options"):
+            assert len(response.headers.get_list(name)) == 1, (response.status_code, name)
+        assert response.headers["referrer-policy"] == "same-origin"
+
+
 async def test_domain_errors_render_as_problems(client) -> None:
     assert_problem(
         await client.post("/api/qr/verify", json={"token": "abc"}), 400, "token-malformed"
