@@ -348,6 +348,19 @@ async def visitor_status(
     """The visitor's colour now, until when it holds, and the initials to show with it (from
     the newest counting certificate, else from their profile)."""
     rows = await db.fetch_all(PROFILE_AND_CERTIFICATES, {"visitor_id": visitor_id})
+    return status_from_rows(keys, visitor_id, rows, now, rules, case)
+
+
+def status_from_rows(
+    keys: PersonalDataKeys,
+    visitor_id: str,
+    rows: Sequence[Any],
+    now: datetime,
+    rules: ColourRules,
+    case: CaseStatus,
+) -> VisitorStatus:
+    """`visitor_status` from the rows of `PROFILE_AND_CERTIFICATES` (or of a statement that
+    adds columns to it, as the door's single read does)."""
     certificates = _wallet(keys, visitor_id, [row for row in rows if row["id"] is not None])
     decision = lasting_colour(certificates, case, now, rules)
     counting = [c for c in certificates if c.counts_at(now)]

@@ -20,8 +20,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from databases import Database
 
-from certificates.colour import CaseStatus
+from certificates.colour import CaseStatus, ColourRules
 from checkin.tables import visitors
+from checkin.visitors import PersonalDataKeys
+from checkin.wallet import PROFILE_AND_CERTIFICATES, VisitorStatus, status_from_rows
 from exposure.errors import CaseNotConfirmed, CaseNotFound, InvalidCase
 from exposure.outbox import queue_notifications
 from exposure.tables import case_people, cases, exposures
@@ -255,13 +257,15 @@ async def visitors_by_hash(db: Database, column: str, value_hash: str) -> list[s
     return [row[0] for row in rows]
 
 
-# One statement built once: the door decision of every check-in reads it.
-CASE_STATUS = sa.select(
+# The door decision of every check-in reads these: built once.
+POSITIVE_ON = (
     sa.select(sa.func.max(cases.c.positive_on))
     .select_from(cases.join(case_people, case_people.c.case_id == cases.c.id))
     .where(case_people.c.visitor_id == sa.bindparam("visitor_id"), cases.c.status == "confirmed")
     .scalar_subquery()
-    .label("positive"),
+    .label("positive")
+)
+CLOSE_CONTACT_AT = (
     sa.select(sa.func.max(exposures.c.last_exposed_at))
     .where(
         exposures.c.visitor_id == sa.bindparam("visitor_id"),
@@ -269,15 +273,15 @@ CASE_STATUS = sa.select(
         exposures.c.last_exposed_at >= sa.bindparam("since"),
     )
     .scalar_subquery()
-    .label("contact"),
+    .label("contact")
 )
+CASE_STATUS = sa.select(POSITIVE_ON, CLOSE_CONTACT_AT)
+# The whole door in one read: the wallet's profile and certificates rows, each with the case
+# columns (uncorrelated subqueries: computed once per statement, not per row).
+DOOR_FACTS = PROFILE_AND_CERTIFICATES.add_columns(POSITIVE_ON, CLOSE_CONTACT_AT)
 
 
-async def case_status(db: Database, visitor_id: str, now: datetime, days: int = 14) -> CaseStatus:
-    """What the door colour needs from cases and exposures: the latest confirmed positive
-    result and the latest close-contact exposure within ``days``."""
-    since = int((now - timedelta(days=days)).timestamp())
-    row = await db.fetch_one(CASE_STATUS, {"visitor_id": visitor_id, "since": since})
+def _case_status(row: Any) -> CaseStatus:
     positive, contact = row["positive"], row["contact"]
     return CaseStatus(
         positive_at=datetime.combine(date.fromisoformat(positive), time(0), UTC)
@@ -285,3 +289,25 @@ async def case_status(db: Database, visitor_id: str, now: datetime, days: int = 
         else None,
         close_contact_at=datetime.fromtimestamp(contact, UTC) if contact else None,
     )
+
+
+async def case_status(db: Database, visitor_id: str, now: datetime, days: int = 14) -> CaseStatus:
+    """What the door colour needs from cases and exposures: the latest confirmed positive
+    result and the latest close-contact exposure within ``days``."""
+    row = await db.fetch_one(CASE_STATUS, {"visitor_id": visitor_id, "since": _since(now, days)})
+    return _case_status(row)
+
+
+async def door_status(
+    db: Database, keys: PersonalDataKeys, visitor_id: str, now: datetime, rules: ColourRules
+) -> VisitorStatus:
+    """The visitor's colour now, from their certificates and what is known of cases and
+    exposures (`case_status`), in one read: every check-in's door decision makes it."""
+    values = {"visitor_id": visitor_id, "since": _since(now, rules.close_contact_days)}
+    rows = await db.fetch_all(DOOR_FACTS, values)
+    case = _case_status(rows[0]) if rows else CaseStatus(positive_at=None, close_contact_at=None)
+    return status_from_rows(keys, visitor_id, rows, now, rules, case)
+
+
+def _since(now: datetime, days: int) -> int:
+    return int((now - timedelta(days=days)).timestamp())

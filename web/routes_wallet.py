@@ -12,10 +12,9 @@ from checkin.wallet import (
     add_certificate,
     delete_certificate,
     door_decision,
-    visitor_status,
     wallet_of,
 )
-from exposure.cases import case_status
+from exposure.cases import door_status
 from venues.registry import Venue
 from web.openapi import api
 from web.validation import obj, read_json
@@ -61,9 +60,7 @@ async def status_of(request: Request, visitor_id: str) -> VisitorStatus:
     (a confirmed positive result or a close contact makes it black)."""
     state = request.app.state
     now = state.clock.now()
-    keys, rules = state.personal_keys, state.colour_rules
-    known = await case_status(state.db, visitor_id, now, rules.close_contact_days)
-    return await visitor_status(state.db, keys, visitor_id, now, rules, known)
+    return await door_status(state.db, state.personal_keys, visitor_id, now, state.colour_rules)
 
 
 async def door_json(request: Request, visitor_id: str, venue: Venue) -> dict[str, Any]:
