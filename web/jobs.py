@@ -1,5 +1,6 @@
 """Background jobs that `serve` runs on a schedule: the visits' day partitions ahead of time
-(PostgreSQL), auto-checkout, isolation reminders and the retention purge (the push sender runs as its own task, see web/push.py)."""
+(PostgreSQL), auto-checkout, isolation reminders and the retention purge (the push sender runs
+as its own task, see web/push.py)."""
 
 from __future__ import annotations
 
