@@ -23,7 +23,7 @@ from checkin.partitions import (
 )
 from checkin.retention import delete_visits_before
 from checkin.tables import travellers, visitors, visits
-from checkin.visits import CheckinRules, check_in
+from checkin.visits import CheckinRules, check_in, delete_visit
 from tests.conftest import _postgres_admin, _postgres_url
 from tests.factories import START, make_venue
 from venues.regions import seed_regions_if_empty
@@ -138,6 +138,24 @@ async def test_purge_drops_days_wholly_past_retention_and_keeps_every_row_within
         assert remaining[-1] == partition_name(int(now.timestamp()) + 3 * DAY_SECONDS)
     assert await delete_visits_before(db, cutoff) == 0  # nothing left to purge
     await add_visit(db, who, venue.id, "2026-11-24T09:00", "2026-11-24T10:00")  # still insertable
+
+
+async def test_deleting_a_visit_clears_the_traveller_registration_made_with_it(
+    db: Database, settings: Settings
+) -> None:
+    """No foreign key does it on PostgreSQL (visits' key is (id, checked_in_at)): the code does."""
+    venue = await make_venue(db, venue_key_encryption_key(settings))
+    who = await visitor(db, "v1")
+    visit_id = await add_visit(db, who, venue.id, "2026-11-22T08:00", "2026-11-22T09:00")
+    await db.execute(
+        sa.insert(travellers).values(
+            visitor_id=who, visit_id=visit_id, checkpoint_id=venue.id,
+            destination_region_code="16.71", mode="road", details_sealed=b"x",
+            details_key_id="k", registered_at=at("2026-11-22T08:00"),
+        )
+    )  # fmt: skip
+    await delete_visit(db, who, visit_id)
+    assert await db.fetch_val(sa.select(travellers.c.visit_id)) is None
 
 
 @pytest.fixture
