@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from databases import Database
 
+from checkin.partitions import drop_visit_partitions_before
 from checkin.tables import occupancy_alerts, travellers, visitors, visits, wallet_certificates
 
 
@@ -43,9 +44,12 @@ async def delete_travellers_before(db: Database, cutoff: datetime) -> int:
 
 async def delete_visits_before(db: Database, cutoff: datetime) -> int:
     """Visits (online and offline scans alike) that ended before ``cutoff``. Travellers that
-    point at them go first (see :func:`delete_travellers_before`)."""
+    point at them go first (see :func:`delete_travellers_before`). On PostgreSQL the days
+    wholly past retention are dropped as partitions; the rest is deleted row by row."""
     await delete_travellers_before(db, cutoff)
-    return await delete_rows(db, sa.delete(visits).where(visits.c.ends_at < epoch(cutoff)))
+    dropped = await drop_visit_partitions_before(db, epoch(cutoff))
+    statement = sa.delete(visits).where(visits.c.ends_at < epoch(cutoff))
+    return dropped + await delete_rows(db, statement)
 
 
 async def delete_occupancy_alerts_before(db: Database, cutoff: datetime) -> int:

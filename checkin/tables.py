@@ -51,7 +51,9 @@ travellers = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger, primary_key=True),
     sa.Column("visitor_id", sa.Text, sa.ForeignKey(visitors.c.id), nullable=False),
-    sa.Column("visit_id", sa.BigInteger, sa.ForeignKey(visits.c.id)),
+    # No foreign key: visits are partitioned on PostgreSQL, their key is (id, checked_in_at).
+    # Deleting a visit clears this in code (`delete_visit`, the retention purge).
+    sa.Column("visit_id", sa.BigInteger),
     sa.Column("checkpoint_id", sa.BigInteger, sa.ForeignKey(venues.c.id), nullable=False),
     sa.Column("destination_region_code", sa.Text, sa.ForeignKey(regions.c.code), nullable=False),
     sa.Column("mode", sa.Text, nullable=False),

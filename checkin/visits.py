@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from checkin.errors import OfflineScanOverlaps, OfflineScanRefused, VisitNotFound
-from checkin.tables import occupancy_alerts, visits
+from checkin.tables import occupancy_alerts, travellers, visits
 from venues.registry import Venue
 from venues.tables import venues
 
@@ -349,9 +349,13 @@ async def visits_of(db: Database, visitor_id: str, since: datetime) -> list[Visi
 
 
 async def delete_visit(db: Database, visitor_id: str, visit_id: int) -> None:
-    """The visitor removes one of their own visits: deleted for real."""
+    """The visitor removes one of their own visits: deleted for real. A traveller registration
+    made with it forgets it (no foreign key does: visits are partitioned on PostgreSQL)."""
     async with db.transaction():
         await find_visit(db, visitor_id, visit_id)
+        await db.execute(
+            sa.update(travellers).where(travellers.c.visit_id == visit_id).values(visit_id=None)
+        )
         await db.execute(sa.delete(visits).where(visits.c.id == visit_id))
 
 

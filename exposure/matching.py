@@ -193,16 +193,21 @@ def _contacts(
     )
 
 
+def contacts_query(case_ids: Iterable[int], now: datetime, rules: MatchRules) -> sa.Select:
+    """The deduplicated contacts of the cases, closest first, as a query: a confirmed run
+    inserts its rows into ``exposures`` in the database (INSERT ... SELECT), never in Python."""
+    found = _contacts(list(case_ids), int(now.timestamp()), rules, last_exposure=True)
+    return sa.select(*found.c).order_by(found.c.overlap_seconds.desc(), found.c.visitor_id)
+
+
 async def match_contacts(
     db: Database, case_ids: Iterable[int], now: datetime, rules: MatchRules
 ) -> list[Contact]:
-    """The deduplicated contacts of the cases, closest first.
+    """The deduplicated contacts of the cases, closest first, fetched (for tests and the
+    bench; a run streams them, see exposure/runs.py).
 
-    ``db`` is a `web.database.Database`: its ``fetch_rows`` returns plain rows, as a large run
-    has tens of thousands of contacts."""
-    found = _contacts(list(case_ids), int(now.timestamp()), rules, last_exposure=True)
-    query = sa.select(*found.c).order_by(found.c.overlap_seconds.desc(), found.c.visitor_id)
-    return [Contact(*row) for row in await db.fetch_rows(query)]
+    ``db`` is a `web.database.Database`: its ``fetch_rows`` returns plain rows."""
+    return [Contact(*row) for row in await db.fetch_rows(contacts_query(case_ids, now, rules))]
 
 
 async def count_contacts(

@@ -5,6 +5,11 @@ records the exposures and hotspots and queues the notifications in the same tran
 contacts get an exposure alert, everyone else who overlapped a case gets a venue alert (NHS's
 "warn and inform"), and each hotspot venue's managers are told. Notifications carry a dedupe key
 per case and person, so re-running for the same case never alerts anyone twice.
+
+A confirmed run streams its contacts: the matching query's rows go into ``exposures`` inside the
+database (INSERT ... SELECT), the counts are a GROUP BY over them, and the notifications are
+written ``batch_size`` contacts at a time (keyset pages over the run's exposures), so a run with
+a million contacts holds one page in memory, on both engines.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -22,38 +28,26 @@ from sqlalchemy.dialects import postgresql
 
 from exposure.cases import in_region
 from exposure.errors import RunNotFound
-from exposure.matching import (
-    Contact,
-    Hotspot,
-    MatchRules,
-    count_contacts,
-    hotspots,
-    match_contacts,
-)
+from exposure.matching import Hotspot, MatchRules, contacts_query, count_contacts, hotspots
 from exposure.outbox import queue_notifications
 from exposure.tables import cases, exposure_runs, exposures, notifications
 from exposure.tables import hotspots as hotspot_table
 from venues.tables import venues
 
 INSERT_CHUNK = 400  # rows per multi-row INSERT: well under SQLite's bound-variable limit
-
-
-def tally(contacts: list[Contact]) -> dict[tuple[int, str], int]:
-    """Contacts by (venue, risk), as `count_contacts` counts them in SQL."""
-    return dict(Counter((contact.venue_id, contact.risk) for contact in contacts))
+CONTACT_BATCH = 5000  # contacts turned into notifications at a time: a run's memory bound
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """A run's outcome. A preview carries only the counts (``by_venue_risk``: contacts by
-    venue and risk); a confirmed run also carries its contacts."""
+    """A run's outcome: the counts (``by_venue_risk``: contacts by venue and risk) and the
+    hotspots; a confirmed run's contacts are in ``exposures`` (see `run_contacts`)."""
 
     id: int
     dry_run: bool
     case_ids: tuple[int, ...]
     by_venue_risk: dict[tuple[int, str], int]
     hotspots: list[Hotspot]
-    contacts: list[Contact] = field(default_factory=list)
     venue_regions: dict[int, str] = field(default_factory=dict)
     venue_names: dict[int, str] = field(default_factory=dict)
     duration_ms: int = 0
@@ -117,38 +111,77 @@ async def insert_rows(db: Database, table: sa.Table, rows: list[dict[str, Any]])
         await db.execute(sa.insert(table).values(rows[start : start + INSERT_CHUNK]))
 
 
-def _notices(result: RunResult, now: int) -> list[dict[str, Any]]:
-    def notice(kind: str, recipient_kind: str, recipient: str, key: str, **payload: Any) -> dict:
-        return {
-            "recipient_kind": recipient_kind,
-            "recipient_id": recipient,
-            "kind": kind,
-            "payload": json.dumps({"kind": kind, **payload}, sort_keys=True),
-            "dedupe_key": key,
-            "created_at": now,
-        }
+def _notice(
+    kind: str, recipient_kind: str, recipient: str, key: str, now: int, **payload: Any
+) -> dict[str, Any]:
+    return {
+        "recipient_kind": recipient_kind,
+        "recipient_id": recipient,
+        "kind": kind,
+        "payload": json.dumps({"kind": kind, **payload}, sort_keys=True),
+        "dedupe_key": key,
+        "created_at": now,
+    }
 
-    rows = [
-        notice(
-            "exposure_alert" if c.risk == "close" else "venue_alert",
-            "visitor",
-            c.visitor_id,
-            f"{c.risk}:{c.case_id}:{c.visitor_id}",
-            venue_id=c.venue_id,
-            venue_name=result.venue_names.get(c.venue_id, ""),
-            risk=c.risk,
-            exposed_from=c.exposed_from,
-            exposed_until=c.exposed_until,
-            region_code=result.venue_regions.get(c.venue_id, ""),
+
+# A page of a run's contacts, as `_contact_notices` reads them.
+PAGE_COLUMNS = (
+    exposures.c.id,
+    exposures.c.visitor_id,
+    exposures.c.risk,
+    exposures.c.case_id,
+    exposures.c.venue_id,
+    exposures.c.exposed_from,
+    exposures.c.exposed_until,
+)
+
+
+async def contact_pages(db: Database, run_id: int, size: int) -> AsyncIterator[Sequence[Any]]:
+    """The run's exposures, ``size`` rows at a time in id order (keyset: each page starts
+    after the last id of the one before, along the (run_id, id) index)."""
+    after = 0
+    while True:
+        page = await db.fetch_rows(
+            sa.select(*PAGE_COLUMNS)
+            .where(exposures.c.run_id == run_id, exposures.c.id > after)
+            .order_by(exposures.c.id)
+            .limit(size)
         )
-        for c in result.contacts
+        if page:
+            yield page
+        if len(page) < size:
+            return
+        after = page[-1][0]
+
+
+def _contact_notices(result: RunResult, page: Sequence[Any], now: int) -> list[dict[str, Any]]:
+    """Close contacts get an exposure alert, low ones a venue alert."""
+    return [
+        _notice(
+            "exposure_alert" if risk == "close" else "venue_alert",
+            "visitor",
+            visitor_id,
+            f"{risk}:{case_id}:{visitor_id}",
+            now,
+            venue_id=venue_id,
+            venue_name=result.venue_names.get(venue_id, ""),
+            risk=risk,
+            exposed_from=exposed_from,
+            exposed_until=exposed_until,
+            region_code=result.venue_regions.get(venue_id, ""),
+        )
+        for _, visitor_id, risk, case_id, venue_id, exposed_from, exposed_until in page
     ]
-    rows += [
-        notice(
+
+
+def _hotspot_notices(result: RunResult, now: int) -> list[dict[str, Any]]:
+    return [
+        _notice(
             "hotspot_venue",
             "venue",
             str(h.venue_id),
             f"hotspot:{h.case_id}:{h.venue_id}",
+            now,
             venue_id=h.venue_id,
             venue_name=result.venue_names.get(h.venue_id, ""),
             hot_from=h.hot_from,
@@ -156,7 +189,49 @@ def _notices(result: RunResult, now: int) -> list[dict[str, Any]]:
         )
         for h in result.hotspots
     ]
-    return rows
+
+
+async def _record_contacts(
+    db: Database, run_id: int, case_ids: list[int], now: datetime, rules: MatchRules
+) -> dict[tuple[int, str], int]:
+    """The contacts into ``exposures`` in one INSERT ... SELECT; their counts by venue and risk."""
+    found = contacts_query(case_ids, now, rules).subquery("found")
+    columns = [column.name for column in found.c]
+    await db.execute(
+        sa.insert(exposures).from_select(
+            ["run_id", *columns],
+            sa.select(sa.literal(run_id, sa.BigInteger), *found.c).order_by(
+                found.c.overlap_seconds.desc(), found.c.visitor_id
+            ),
+        )
+    )
+    rows = await db.fetch_rows(
+        sa.select(exposures.c.venue_id, exposures.c.risk, sa.func.count())
+        .where(exposures.c.run_id == run_id)
+        .group_by(exposures.c.venue_id, exposures.c.risk)
+    )
+    return {(venue_id, risk): count for venue_id, risk, count in rows}
+
+
+def _run_row(result: RunResult, rules: MatchRules, duration_ms: int) -> dict[str, Any]:
+    counts = result.counts()
+    return {
+        "dry_run": result.dry_run,
+        "case_ids": json.dumps(list(result.case_ids)),
+        "parameters": json.dumps(asdict(rules)),
+        "duration_ms": duration_ms,
+        "venues": len(result.by_venue()),
+        "close_contacts": counts["close"],
+        "low_contacts": counts["low"],
+    }
+
+
+async def _with_venues(db: Database, result: RunResult) -> RunResult:
+    found = {venue_id for venue_id, _ in result.by_venue_risk} | {
+        h.venue_id for h in result.hotspots
+    }
+    regions, names = await _venue_facts(db, found)
+    return replace(result, venue_regions=regions, venue_names=names)
 
 
 async def run_exposures(
@@ -167,49 +242,44 @@ async def run_exposures(
     rules: MatchRules,
     dry_run: bool,
     triggered_by: int | None,
+    batch_size: int = CONTACT_BATCH,
 ) -> RunResult:
+    """Preview (``dry_run``: counts only) or confirm a run; see the module's docstring."""
     began = time.perf_counter()
-    if dry_run:  # a preview shows counts: the contacts are counted in SQL, never fetched
-        contacts: list[Contact] = []
-        by_venue_risk = await count_contacts(db, case_ids, now, rules)
-    else:
-        contacts = await match_contacts(db, case_ids, now, rules)
-        by_venue_risk = tally(contacts)
-    spots = await hotspots(db, case_ids, now, rules)
-    regions, names = await _venue_facts(
-        db, {venue_id for venue_id, _ in by_venue_risk} | {h.venue_id for h in spots}
-    )
-    result = RunResult(0, dry_run, tuple(case_ids), by_venue_risk, spots, contacts, regions, names)
     moment = int(now.timestamp())
-    duration = round((time.perf_counter() - began) * 1000)
-    async with db.transaction():
+    spots = await hotspots(db, case_ids, now, rules)
+    if dry_run:  # a preview shows counts: the contacts are counted in SQL, never fetched
+        counted = await count_contacts(db, case_ids, now, rules)
+        result = await _with_venues(db, RunResult(0, True, tuple(case_ids), counted, spots))
+        duration = round((time.perf_counter() - began) * 1000)
         run_id = await db.fetch_val(
             sa.insert(exposure_runs)
             .values(
-                dry_run=dry_run,
-                case_ids=json.dumps(case_ids),
-                parameters=json.dumps(asdict(rules)),
-                triggered_by=triggered_by,
-                created_at=moment,
-                duration_ms=duration,
-                venues=len(result.by_venue()),
-                close_contacts=result.counts()["close"],
-                low_contacts=result.counts()["low"],
+                triggered_by=triggered_by, created_at=moment, **_run_row(result, rules, duration)
             )
             .returning(exposure_runs.c.id)
         )
-        if not dry_run:
-            await insert_rows(
-                db,
-                exposures,
-                [
-                    {"run_id": run_id, **asdict(c), "overlap_seconds": c.overlap_seconds}
-                    for c in contacts
-                ],
-            )
-            await insert_rows(db, hotspot_table, [{"run_id": run_id, **asdict(h)} for h in spots])
-            await queue_notifications(db, _notices(result, moment))
-    return replace(result, id=run_id, duration_ms=duration)
+        return replace(result, id=run_id, duration_ms=duration)
+    async with db.transaction():
+        empty = RunResult(0, False, tuple(case_ids), {}, spots)
+        run_id = await db.fetch_val(
+            sa.insert(exposure_runs)
+            .values(triggered_by=triggered_by, created_at=moment, **_run_row(empty, rules, 0))
+            .returning(exposure_runs.c.id)
+        )
+        counted = await _record_contacts(db, run_id, case_ids, now, rules)
+        result = await _with_venues(db, replace(empty, id=run_id, by_venue_risk=counted))
+        await insert_rows(db, hotspot_table, [{"run_id": run_id, **asdict(h)} for h in spots])
+        async for page in contact_pages(db, run_id, batch_size):
+            await queue_notifications(db, _contact_notices(result, page, moment))
+        await queue_notifications(db, _hotspot_notices(result, moment))
+        duration = round((time.perf_counter() - began) * 1000)
+        await db.execute(
+            sa.update(exposure_runs)
+            .where(exposure_runs.c.id == run_id)
+            .values(**_run_row(result, rules, duration))
+        )
+    return replace(result, duration_ms=duration)
 
 
 def _has_case_in_region(db: Database, prefix: str) -> sa.ColumnElement[bool]:

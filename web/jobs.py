@@ -1,5 +1,6 @@
-"""Background jobs that `serve` runs on a schedule: auto-checkout, isolation reminders and the
-retention purge (the push sender runs as its own task, see web/push.py)."""
+"""Background jobs that `serve` runs on a schedule: the visits' day partitions ahead of time
+(PostgreSQL), auto-checkout, isolation reminders and the retention purge (the push sender runs
+as its own task, see web/push.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from checkin.partitions import ensure_visit_partitions
 from checkin.visits import auto_checkout
 from exposure.isolation import IsolationRules, queue_reminders
 from web.clock import Clock
@@ -19,7 +21,9 @@ logger = logging.getLogger("singgah.jobs")
 
 async def run_jobs_once(db: Database, clock: Clock, settings: Settings) -> dict[str, int]:
     now = clock.now()
+    made = await ensure_visit_partitions(db, now, days_back=settings.retention_days)
     counts = {
+        "visit_partitions": len(made),
         "auto_checkout": await auto_checkout(db, now),
         "isolation_reminders": await queue_reminders(
             db, now, IsolationRules(timezone=settings.timezone)

@@ -100,3 +100,17 @@ async def test_no_two_indexes_cover_the_same_columns(db: Database) -> None:
             twins.append(f"{seen[key]} and {index} both index {key}")
         seen.setdefault(key, index)
     assert not twins, twins
+
+
+def test_an_engine_only_migration_runs_on_its_engine_and_keeps_do_blocks_whole() -> None:
+    from web.migrations import Migration
+
+    sql = (
+        "-- engine: postgresql\nCREATE TABLE t (id {{id}});\n"
+        "DO $$\nBEGIN\n    PERFORM 1;\n    PERFORM 2;\nEND $$;\nDROP TABLE t;\n"
+    )
+    migration = Migration(99, "only_postgresql", sql)
+    assert migration.statements("sqlite") == []
+    statements = migration.statements("postgresql")
+    assert len(statements) == 3
+    assert statements[1] == "DO $$\nBEGIN\n    PERFORM 1;\n    PERFORM 2;\nEND $$"

@@ -1,10 +1,15 @@
 """Numbered, named, append-only schema migrations for SQLite and PostgreSQL.
 
 Each migration is a file ``NNNN_name.sql`` in this folder. Statements are separated by a line
-ending in ``;``. Two placeholders cover the dialect differences we use:
+ending in ``;``, except inside a ``$$``-quoted body (a PostgreSQL ``DO`` block is one
+statement). Two placeholders cover the dialect differences we use:
 
 - ``{{id}}``: an auto-incrementing integer primary key;
 - ``{{bytes}}``: a binary column.
+
+A migration for one engine only starts with a line ``-- engine: postgresql`` (or ``sqlite``):
+on the other engine it is recorded as applied and runs nothing, so versions stay the same on
+both (0014 partitions visits by day on PostgreSQL; SQLite keeps its plain table).
 
 A migration never changes once it has landed: add a new one. ``tests/web/test_migrations.py``
 checks that the migrated schema matches every package's SQLAlchemy tables.
@@ -19,9 +24,11 @@ from importlib import resources
 
 import sqlalchemy as sa
 
+from checkin.partitions import ensure_visit_partitions
 from web.database import Database
 
 FILENAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+ENGINE_ONLY = re.compile(r"^-- engine: (sqlite|postgresql)$", re.MULTILINE)
 PLACEHOLDERS = {
     "sqlite": {
         "{{id}}": "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -51,10 +58,20 @@ class Migration:
     sql: str
 
     def statements(self, engine: str) -> list[str]:
+        only = ENGINE_ONLY.search(self.sql)
+        if only and only[1] != engine:
+            return []
         sql = self.sql
         for placeholder, replacement in PLACEHOLDERS[engine].items():
             sql = sql.replace(placeholder, replacement)
-        return [part.strip() for part in re.split(r";\s*\n", sql + "\n") if part.strip()]
+        statements: list[str] = []
+        pending = ""
+        for part in re.split(r";\s*\n", sql + "\n"):
+            pending = f"{pending};\n{part}" if pending else part
+            if pending.count("$$") % 2 == 0:  # not inside a $$-quoted body
+                statements.append(pending.strip())
+                pending = ""
+        return [statement for statement in statements if statement]
 
 
 def load_migrations() -> list[Migration]:
@@ -84,6 +101,8 @@ async def migrate(db: Database, now: datetime) -> list[Migration]:
 
     Safe to run from several processes at once: PostgreSQL takes an advisory lock, SQLite the
     write lock (``BEGIN IMMEDIATE``), and each migration is re-checked inside its transaction.
+    On PostgreSQL the visits' day partitions around ``now`` are made too (checkin/partitions.py),
+    so a new database takes check-ins before the scheduled job first runs.
     """
     applied: list[Migration] = []
     await applied_versions(db)
@@ -103,4 +122,5 @@ async def migrate(db: Database, now: datetime) -> list[Migration]:
                 )
             )
         applied.append(migration)
+    await ensure_visit_partitions(db, now)
     return applied
