@@ -159,13 +159,14 @@ def test_a_stream_on_one_process_follows_check_ins_through_the_other(
                 assert await current(http, a, venue) == await current(http, b, venue) == 3
                 assert await open_visits(shared_database, venue.id) == 3
 
+                # Made first: each check-in follows a stream event at once (PROMPT_SECONDS).
+                people = [await new_visitor(http, b) for _ in range(3)]
                 stream_url = f"{a.url}/api/venues/{venue.id}/occupancy/stream"
                 async with http.stream("GET", stream_url, headers=venue.manager) as stream:
                     events = occupancy_events(stream)
                     assert (await anext(events))["current"] == 3
                     checked_in = []
-                    for expected in (4, 5, 6):
-                        visitor = await new_visitor(http, b)
+                    for expected, visitor in zip((4, 5, 6), people, strict=True):
                         started = time.monotonic()
                         answer = await check_in(http, b, venue, visitor)
                         assert answer.status_code == 201, answer.text
