@@ -45,7 +45,10 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def live_server(data_dir: Path, database_url: str = "", demo: bool = True) -> Iterator[LiveServer]:
+def live_server(
+    data_dir: Path, database_url: str = "", demo: bool = True, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """``singgah serve`` until the block ends; ``env`` adds or overrides its settings."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -54,6 +57,7 @@ def live_server(data_dir: Path, database_url: str = "", demo: bool = True) -> It
         "SINGGAH_DATABASE_URL": database_url,
         "SINGGAH_BASE_URL": url,
         "SINGGAH_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     args = [sys.executable, "-m", "web.cli", "serve", "--port", str(port)]
     log = (data_dir.parent / f"serve-{port}.log").open("w")

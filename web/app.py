@@ -49,7 +49,7 @@ from web.database import Database, open_database
 from web.errors import exception_handlers
 from web.jobs import run_forever, run_jobs_once
 from web.keyring import load_personal_data_keys, personal_data_keys
-from web.live import OccupancyNotifier
+from web.live import occupancy_notifier
 from web.middleware import RequestGuardMiddleware
 from web.push import build_sender, vapid_keys
 from web.ratelimit import RateLimitMiddleware
@@ -112,6 +112,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.connect()
+        await app.state.occupancy.start()
         # The key ids `singgah keys rotate-data-key` added: the newest seals, all open.
         app.state.personal_keys = await load_personal_data_keys(db, settings)
         jobs = asyncio.create_task(
@@ -130,6 +131,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await sender.aclose()
+            await app.state.occupancy.stop()
             await db.disconnect()
 
     templates = Jinja2Templates(
@@ -162,7 +164,7 @@ def create_app(
     app.state.templates = templates
     app.state.signatures = SignatureCache()
     app.state.personal_keys = personal_data_keys(settings)
-    app.state.occupancy = OccupancyNotifier()
+    app.state.occupancy = occupancy_notifier(db.url)
     app.state.vapid = vapid_keys(settings)
     # Read now, so a broken rules file stops the start instead of the first door check.
     app.state.colour_rules = load_colour_rules(settings.colour_rules_file)
