@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -44,6 +45,7 @@ from web.cli import connected
 from web.settings import load_settings
 
 TARGET_SPEEDUP = 1.5
+CLIENT = re.compile(r"\(\d+\)|\[local\]")  # a backend's client address in its title
 ADMIN_URL = "postgresql://root@127.0.0.1:5432/test"
 
 
@@ -69,9 +71,20 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def postgres_pids() -> list[int]:
-    """PostgreSQL's processes (postmaster, backends, WAL writer, checkpointer...)."""
-    return [pid for pid, (_, comm) in processes().items() if comm.startswith("postgres")]
+def postgres_pids(database: str | None) -> list[int]:
+    """PostgreSQL's processes that work for this run: the server's own (postmaster, WAL
+    writer, checkpointer...) and the backends connected to ``database``, not other sessions'
+    backends (their title names their database and client: ``postgres: 15/main: root DB
+    127.0.0.1(50514) idle``)."""
+    found = []
+    for pid, (_, comm) in processes().items():
+        if comm.startswith("postgres"):
+            with contextlib.suppress(OSError):
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                words = title.replace("\0", " ").split()
+                if (database and database in words) or not CLIENT.search(title):
+                    found.append(pid)
+    return found
 
 
 def cpu_by_pid(pids: list[int]) -> dict[int, float]:
@@ -94,14 +107,15 @@ class CpuMeter:
     between takes its CPU with it (wrk excepted: it is counted through RUSAGE_CHILDREN once
     waited for, which is why only wrk may end while the meter runs)."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, database: str | None) -> None:
         self.server_pid = server_pid
+        self.database = database
 
     def snapshot(self) -> dict[str, Any]:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return {
             "app": cpu_by_pid([self.server_pid, *descendants(self.server_pid)]),
-            "postgresql": cpu_by_pid(postgres_pids()),
+            "postgresql": cpu_by_pid(postgres_pids(self.database)),
             "wrk": children.ru_utime + children.ru_stime,
             "machine": machine_ticks(),
         }
@@ -194,7 +208,7 @@ def one_run(
     folder = Path(tempfile.mkdtemp(prefix="singgah-scale-"))
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, folder, ignore_errors=True)
-        url = ""
+        url, name = "", None
         if engine == "postgresql":
             name = f"bench_scale_{os.getpid()}_{workers}{'_kill' if kill_after else ''}"
             url = stack.enter_context(postgres_database(args.admin_url, name))
@@ -208,7 +222,7 @@ def one_run(
         max_seconds = args.max_seconds
         with server(command, port, env) as pid:
             wait_for_workers(pid, workers)
-            meter = CpuMeter(pid)
+            meter = CpuMeter(pid, name)
             meter.start()
             if kill_after is not None:
                 kill_one_worker_after(pid, kill_after, event)
