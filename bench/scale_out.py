@@ -14,7 +14,7 @@ uvicorn options); what this adds, in one run:
    records the visit id of every 201, and afterwards every acknowledged visit must be in the
    table (nothing duplicated either). uvicorn's supervisor starts a new worker in its place.
 
-    python -m bench.scale_out [--visitors 20000] [--venues 2000] [--engines sqlite,postgresql]
+    python -m bench.scale_out [--visitors 6000] [--venues 600] [--engines sqlite,postgresql]
         [--workers 1,2] [--no-kill | --kill-only SECONDS] [--json]
         [--admin-url postgresql://root@127.0.0.1:5432/test]
 """
@@ -346,8 +346,8 @@ def print_table(result: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--visitors", type=int, default=20_000)
-    parser.add_argument("--venues", type=int, default=2_000)
+    parser.add_argument("--visitors", type=int, default=6_000)
+    parser.add_argument("--venues", type=int, default=600)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--engines", default="sqlite,postgresql", type=lambda s: s.split(","))
     parser.add_argument("--workers", default="1,2", type=lambda s: [int(n) for n in s.split(",")])
