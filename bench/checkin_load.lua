@@ -1,12 +1,14 @@
 -- wrk script for bench/checkin_load.py: POST /api/checkins, one line of the pairs file each.
 --
--- Args: PAIRS_FILE DONE_MARKER. Each line of PAIRS_FILE is "VISITOR_TOKEN POSTER_TOKEN", a
--- distinct visitor at a venue. Requests go through the lines in order; once all are sent, the
--- connections carry on from the first line again (repeat scans: the same visit, 200, no new
--- row), so every first check-in is answered before the run stops. The run stops (and writes
--- DONE_MARKER, for the driver to interrupt wrk) when there are as many 201s plus failures as
--- lines. Timing uses CLOCK_MONOTONIC through LuaJIT's FFI because wrk's own duration is the
--- whole -d.
+-- Args: PAIRS_FILE DONE_MARKER [ACKS_FILE]. Each line of PAIRS_FILE is
+-- "VISITOR_TOKEN POSTER_TOKEN", a distinct visitor at a venue. Requests go through the lines
+-- in order; once all are sent, the connections carry on from the first line again (repeat
+-- scans: the same visit, 200, no new row), so every first check-in is answered before the run
+-- stops. The run stops (and writes DONE_MARKER, for the driver to interrupt wrk) when there
+-- are as many 201s plus failures as lines. Timing uses CLOCK_MONOTONIC through LuaJIT's FFI
+-- because wrk's own duration is the whole -d. With ACKS_FILE, the visit id of every 201 is
+-- appended to it, a line each (flushed at once, so a count afterwards can check that every
+-- acknowledged check-in was kept).
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -22,6 +24,7 @@ end
 
 local requests = {}
 local marker
+local acks
 local next_line = 1
 
 -- globals, read back by done() through thread:get
@@ -29,6 +32,9 @@ lines, created, repeated, failed, started, finished = 0, 0, 0, 0, 0, 0
 
 function init(args)
   marker = args[2]
+  if args[3] then
+    acks = io.open(args[3], "a")
+  end
   for line in io.lines(args[1]) do
     local visitor, poster = line:match("^(%S+) (%S+)$")
     lines = lines + 1
@@ -51,6 +57,10 @@ end
 function response(status, headers, body)
   if status == 201 then
     created = created + 1
+    if acks then
+      acks:write(body:match('"visit":{"id":(%d+)') or "?", "\n")
+      acks:flush()
+    end
   elseif status == 200 then
     repeated = repeated + 1
   else

@@ -108,14 +108,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drive(port: int, pairs_file: Path, connections: int, max_seconds: int) -> dict[str, Any]:
-    """wrk through every line of the pairs file; returns its counts and latencies."""
+def drive(
+    port: int, pairs_file: Path, connections: int, max_seconds: int, acks: Path | None = None
+) -> dict[str, Any]:
+    """wrk through every line of the pairs file; returns its counts and latencies. With
+    ``acks``, the visit id of every 201 is written there, a line each."""
     marker = pairs_file.with_suffix(".done")
     marker.unlink(missing_ok=True)
     command = [
         "wrk", "-t1", f"-c{connections}", f"-d{max_seconds}s", "--timeout", "10s",
         "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{port}/api/checkins",
-        "--", str(pairs_file), str(marker),
+        "--", str(pairs_file), str(marker), *([str(acks)] if acks else []),
     ]  # fmt: skip
     wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     while wrk.poll() is None and not marker.exists():
@@ -175,6 +178,29 @@ async def populate(settings: Settings, venues: int, visitors: int) -> list[tuple
     return [(visitor_token(keys, v), posters[n % venues]) for n, v in enumerate(people)]
 
 
+def bench_environment(data_dir: Path, database_url: str, log_level: str) -> dict[str, str]:
+    """The server's environment: a fresh data folder, the database, the raised IP limit."""
+    return {
+        **os.environ,
+        "SINGGAH_DATA_DIR": str(data_dir),
+        "SINGGAH_DATABASE_URL": database_url,
+        "SINGGAH_LOG_LEVEL": log_level,
+        # Every request comes from 127.0.0.1: a per-IP limit would refuse the load
+        # generator itself. The limiter still runs (its cost is measured); per-visitor
+        # limits stay at their defaults (each visitor checks in once).
+        "SINGGAH_RATE_LIMIT_IP_PER_MINUTE": "100000000",
+    }
+
+
+def write_pairs(env: dict[str, str], venues: int, visitors: int, pairs_file: Path) -> Path:
+    """Populate the database of ``env`` and write its token pairs, a line each, for wrk."""
+    os.environ.update(env)  # populate() reads the same settings as the server will
+    settings = resolve_secrets(load_settings())
+    pairs = asyncio.run(populate(settings, venues, visitors))
+    pairs_file.write_text("".join(f"{v} {p}\n" for v, p in pairs))
+    return pairs_file
+
+
 def count_visits(database: Path) -> dict[str, int]:
     with contextlib.closing(sqlite3.connect(database)) as connection:
         rows, pairs, visitors = connection.execute(
@@ -189,23 +215,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("wrk is missing: apt-get install -y wrk (make bench installs it)")
     folder = Path(tempfile.mkdtemp(prefix="singgah-bench-"))
     try:
-        env = {
-            **os.environ,
-            "SINGGAH_DATA_DIR": str(folder / "data"),
-            "SINGGAH_DATABASE_URL": "",
-            "SINGGAH_LOG_LEVEL": args.log_level,
-            # Every request comes from 127.0.0.1: a per-IP limit would refuse the load
-            # generator itself. The limiter still runs (its cost is measured); per-visitor
-            # limits stay at their defaults (each visitor checks in once).
-            "SINGGAH_RATE_LIMIT_IP_PER_MINUTE": "100000000",
-        }
-        os.environ.update(env)  # populate() reads the same settings as the server will
-        settings = resolve_secrets(load_settings())
+        env = bench_environment(folder / "data", "", args.log_level)
         began = time.perf_counter()
-        pairs = asyncio.run(populate(settings, args.venues, args.visitors))
+        pairs_file = write_pairs(env, args.venues, args.visitors, folder / "pairs.txt")
         prepared = time.perf_counter() - began
-        pairs_file = folder / "pairs.txt"
-        pairs_file.write_text("".join(f"{v} {p}\n" for v, p in pairs))
 
         port = free_port()
         bare_command = [sys.executable, "-m", "bench.checkin_load", "--serve-bare", str(port)]

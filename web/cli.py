@@ -124,7 +124,10 @@ def server_options(settings: Settings, *, host: str, port: int, workers: int) ->
         "port": port,
         "workers": workers,
         "log_level": settings.log_level.lower(),
+        # Client address and scheme from X-Forwarded-For/-Proto, only when the peer is one
+        # of these proxies (anyone else could forge them and dodge the per-IP rate limit).
         "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "server_header": False,
         # No access log: a line per request would record every visitor's address and the
         # time of each check-in (personal data that the logs must not hold), and costs

@@ -107,6 +107,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Public URL of this server; poster QR codes and links are built from it."),
     Setting("SINGGAH_HOST", "host", str, "127.0.0.1", "Address `singgah serve` listens on."),
     Setting("SINGGAH_PORT", "port", _positive_int, 8000, "Port `singgah serve` listens on."),
+    Setting("SINGGAH_FORWARDED_ALLOW_IPS", "forwarded_allow_ips", str, "127.0.0.1",
+            "Reverse proxies (comma-separated addresses or networks, or *) whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed; the rate limits key on "
+            "that client address."),
     Setting("SINGGAH_SECRET_KEY", "secret_key", _optional_secret, None,
             "Key for sessions, CSRF and encrypting keys at rest; generated into the data "
             "folder on first start when empty. Never printed."),
@@ -178,6 +182,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
+    forwarded_allow_ips: str = "127.0.0.1"
     secret_key: Secret | None = None
     retention_days: int = 14
     max_visit_hours: int = 12
