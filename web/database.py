@@ -32,6 +32,7 @@ import aiosqlite
 import databases
 import sqlalchemy as sa
 from databases.backends.common.records import Record, Row, create_column_maps
+from databases.backends.postgres import PostgresBackend, PostgresConnection
 from databases.backends.sqlite import (
     CompilationContext,
     SQLiteBackend,
@@ -472,6 +473,33 @@ class ImmediateTransaction(SQLiteTransaction):
             self._connection._pool.write_lock.release()
 
 
+class CachedPostgresBackend(PostgresBackend):
+    """`databases`' asyncpg backend with statements compiled once per shape (`StatementCache`),
+    as on SQLite. The stock backend compiles every statement on every call, which was about
+    40% of a PostgreSQL check-in's CPU. The cache compiles for the same dialect with numbered
+    ``$n`` parameters, asyncpg's own, so the SQL needs no rewriting per call."""
+
+    def __init__(self, database_url: DatabaseURL | str, **options: typing.Any) -> None:
+        super().__init__(database_url, **options)
+        numbered = self._get_dialect()
+        numbered.paramstyle, numbered.positional = "numeric_dollar", True
+        numbered.identifier_preparer = numbered.preparer(numbered)  # no "%%" for a "%"
+        self._statements = StatementCache(numbered)
+
+    def connection(self) -> CachedPostgresConnection:
+        return CachedPostgresConnection(self, self._dialect)
+
+
+class CachedPostgresConnection(PostgresConnection):
+    _database: CachedPostgresBackend
+
+    def _compile(self, query: typing.Any) -> tuple[str, list[typing.Any], typing.Any]:
+        if isinstance(query, DDLElement):
+            return super()._compile(query)
+        entry, args = self._database._statements.compile(query)
+        return entry.sql, args, entry.result_columns
+
+
 class BindingConnection(databases.core.Connection):
     """`databases`' connection, where a statement built once with ``sa.bindparam``s can be
     called with values: ``db.fetch_one(STATEMENT, {"name": value})``, as SQLAlchemy's own
@@ -488,7 +516,7 @@ class BindingConnection(databases.core.Connection):
     ) -> typing.Any:
         if values is None or isinstance(query, str) or not self._takes_values(query):
             return super()._build_query(query, values)
-        if isinstance(self._connection, PooledSQLiteConnection):
+        if isinstance(self._connection, PooledSQLiteConnection | CachedPostgresConnection):
             return BoundStatement(query, values)
         return with_values(query, values)
 
@@ -593,6 +621,8 @@ class Database(databases.Database):
     SUPPORTED_BACKENDS: typing.ClassVar[dict[str, str]] = {
         **databases.Database.SUPPORTED_BACKENDS,
         "sqlite": "web.database:PooledSQLiteBackend",
+        "postgresql": "web.database:CachedPostgresBackend",
+        "postgres": "web.database:CachedPostgresBackend",
     }
 
     def __init__(self, url: str, **options: typing.Any) -> None:

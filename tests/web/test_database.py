@@ -149,6 +149,20 @@ async def test_statements_built_once_take_values_per_call(db) -> None:
     assert await db.fetch_val(REGION_NAMED, {"code": "16.71"}) == "Palembang"
 
 
+async def test_statements_are_compiled_once_per_shape_on_both_engines(db) -> None:
+    """`databases` compiles every statement on every call; both our backends compile a shape
+    once (a statement built once, or one built per call with other values)."""
+    statements = db._backend._statements
+    for code in ("16.71", "16", "00.00"):
+        await db.fetch_val(REGION_NAMED, {"code": code})
+        await db.fetch_all(sa.select(regions.c.name).where(regions.c.code == code))
+    cached = [entry.statement for entry in statements._entries.values()]
+    assert sum(statement is REGION_NAMED for statement in cached) == 1
+    assert len([s for s in cached if s is not REGION_NAMED and "regions" in str(s)]) == 1
+    found = await db.fetch_all(sa.select(regions.c.name).where(regions.c.code == "16.71"))
+    assert [row["name"] for row in found] == [await db.fetch_val(REGION_NAMED, {"code": "16.71"})]
+
+
 def test_statements_built_once_get_the_args_sqlalchemy_would_give() -> None:
     """`Prepared.bound_args` skips `construct_params` on the hot path: the same args, in the
     same order, bind processors applied and the statement's own fixed values kept."""
