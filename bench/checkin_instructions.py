@@ -28,7 +28,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.checkin_load import drive, free_port, populate, wait_until_listening
+from bench.checkin_load import (
+    bench_environment,
+    drive,
+    free_port,
+    populate,
+    wait_until_listening,
+)
 from web.settings import load_settings, resolve_secrets
 
 WARM_UP = 300
@@ -37,7 +43,7 @@ CONNECTIONS = 50
 COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-def write_pairs(path: Path, pairs: list[tuple[str, str]]) -> Path:
+def pairs_file(path: Path, pairs: list[tuple[str, str]]) -> Path:
     path.write_text("".join(f"{visitor} {poster}\n" for visitor, poster in pairs))
     return path
 
@@ -87,18 +93,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"{tool} is missing: apt-get install -y valgrind wrk")
     folder = Path(tempfile.mkdtemp(prefix="singgah-instructions-"))
     try:
-        env = {
-            **os.environ,
-            "SINGGAH_DATA_DIR": str(folder / "data"),
-            "SINGGAH_DATABASE_URL": "",
-            "SINGGAH_LOG_LEVEL": "WARNING",
-            "SINGGAH_RATE_LIMIT_IP_PER_MINUTE": "100000000",  # as in bench.checkin_load
-        }
+        env = bench_environment(folder / "data", "", "WARNING")
         os.environ.update(env)
         settings = resolve_secrets(load_settings())
         pairs = asyncio.run(populate(settings, VENUES, WARM_UP + args.requests))
-        warm = write_pairs(folder / "warm.txt", pairs[:WARM_UP])
-        measured = write_pairs(folder / "measured.txt", pairs[WARM_UP:])
+        warm = pairs_file(folder / "warm.txt", pairs[:WARM_UP])
+        measured = pairs_file(folder / "measured.txt", pairs[WARM_UP:])
         bare_command = [sys.executable, "-m", "bench.checkin_load", "--serve-bare"]
         bare = instructions_per_request(bare_command, env, warm, measured, folder)
         singgah = Path(sys.executable).with_name("singgah")
