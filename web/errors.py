@@ -18,12 +18,13 @@ from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from certificates.errors import CertificateError
 from checkin.errors import CheckinError
 from exposure.errors import ExposureError
 from venues.errors import VenueError
+from web.responses import JSONResponse
 
 logger = logging.getLogger("singgah.errors")
 

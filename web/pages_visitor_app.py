@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from checkin.visitors import create_visitor, visitor_token
 from web.i18n import translator
 from web.pages import render
+from web.responses import JSONResponse
 from web.templating import language
 from web.visitors import optional_visitor_id, remember_visitor
 

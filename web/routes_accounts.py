@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from venues.regions import list_regions, parse_region_code
 from web.accounts import (
@@ -19,6 +18,7 @@ from web.accounts import (
 from web.auth import require_user
 from web.errors import NotFound
 from web.openapi import api
+from web.responses import JSONResponse
 from web.validation import ID, obj, query_value, read_json
 
 ROLE = {"enum": [role.value for role in Role]}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from checkin.assisted import (
     MODES,
@@ -33,6 +33,7 @@ from web.accounts import Role, User, record_audit
 from web.auth import require_user
 from web.errors import Forbidden, ValidationFailed
 from web.openapi import api
+from web.responses import JSONResponse
 from web.routes_checkin import CHECKIN_RESULT, checkin_json
 from web.scopes import assisting_venue
 from web.validation import obj, read_json

@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from certificates.issuers import (
     ISSUER_KINDS,
@@ -37,6 +36,7 @@ from web.errors import Forbidden, ValidationFailed
 from web.exposure_scope import case_people_from, case_rules
 from web.keyring import derive_key
 from web.openapi import api
+from web.responses import JSONResponse
 from web.routes_accounts import REGION
 from web.settings import Settings
 from web.validation import ID, obj, read_json

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from checkin.errors import OfflineScanRefused
 from checkin.visitors import (
@@ -35,6 +35,7 @@ from venues.registry import Venue, verify_venue_token
 from web.accounts import record_audit
 from web.errors import ValidationFailed
 from web.openapi import api
+from web.responses import JSONResponse
 from web.routes_wallet import DOOR, door_json
 from web.scopes import venue_for
 from web.validation import obj, read_json

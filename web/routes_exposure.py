@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from checkin.visitors import read_profile
 from checkin.visits import iso
@@ -27,6 +27,7 @@ from web.exposure_scope import (
     scoped_case,
 )
 from web.openapi import api
+from web.responses import JSONResponse
 from web.routes_accounts import REGION
 from web.routes_push import inbox
 from web.validation import ID, obj, query_value, read_json

@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from exposure.isolation import (
     NEEDS,
@@ -39,6 +39,7 @@ from web.accounts import User, record_audit
 from web.errors import Forbidden, NotFound
 from web.exposure_scope import isolation_rules, official, scope_of
 from web.openapi import api
+from web.responses import JSONResponse
 from web.validation import ID, obj, read_json
 from web.visitors import require_visitor_id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from checkin.visits import iso
 from exposure.errors import InvalidSubscription
@@ -14,6 +14,7 @@ from exposure.runs import notifications_for
 from web.auth import current_user, require_user
 from web.i18n import negotiate, translator
 from web.openapi import api
+from web.responses import JSONResponse
 from web.scopes import managed_venue_ids
 from web.validation import obj, read_json
 from web.visitors import require_visitor_id

@@ -6,10 +6,11 @@ import logging
 from importlib import resources
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse
 from starlette.routing import Route
 
 from web.openapi import api, openapi_document
+from web.responses import JSONResponse
 
 logger = logging.getLogger("singgah.health")
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from venues.keys import create_key, jwks, list_keys, retire_key
 from venues.posters import MEDIA_TYPES, PosterContent, PosterFormat, cached_poster
@@ -33,6 +33,7 @@ from web.auth import require_user
 from web.errors import NotFound, ValidationFailed
 from web.keyring import venue_key_encryption_key
 from web.openapi import api
+from web.responses import JSONResponse
 from web.routes_accounts import REGION
 from web.scopes import VENUE_WRITERS, assign_manager, venue_for, visible_venues
 from web.validation import obj, query_value, read_json

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from certificates.colour import CaseStatus, certificate_facts, status_colour
 from certificates.trust_list import verify_with_trust_list
@@ -17,6 +16,7 @@ from venues.registry import find_venue_by_code, venue_token
 from venues.tokens import checkin_url
 from web.keyring import venue_key_encryption_key
 from web.openapi import api
+from web.responses import JSONResponse
 from web.validation import obj, read_json
 
 VENUE_BY_CODE = {

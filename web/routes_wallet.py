@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from checkin.wallet import (
     VisitorStatus,
@@ -17,6 +17,7 @@ from checkin.wallet import (
 from exposure.cases import door_status
 from venues.registry import Venue
 from web.openapi import api
+from web.responses import JSONResponse
 from web.validation import obj, read_json
 from web.visitors import require_visitor_id
 

@@ -10,6 +10,7 @@ import json
 from functools import cache
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from starlette.requests import Request
 
@@ -21,26 +22,46 @@ Schema = dict[str, Any]
 ID: Schema = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 
 
+class Validators:
+    """A schema's two validators. ``jsonschema`` is the reference: its errors are the ones a
+    client sees. ``jsonschema-rs`` (compiled Rust, about 40 times faster on a check-in body:
+    0.5 against 19 us) only answers "valid?" first, so a valid body, nearly every body, costs
+    no more than that. Where it refuses, the reference decides and lists the errors; so the
+    body is accepted exactly when the reference accepts it, as long as the fast check accepts
+    no body the reference refuses (it is the stricter of the two: ECMA-262 patterns, where
+    ``$`` does not match before a final newline and ``\\d`` is ASCII digits only; both treat
+    ``format`` as an annotation; tests/web/test_validation.py checks them against each other)."""
+
+    __slots__ = ("fast", "full")
+
+    def __init__(self, schema: Schema) -> None:
+        self.full = Draft202012Validator(schema)
+        self.fast = jsonschema_rs.Draft202012Validator(schema)
+
+
 @cache
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json))
+def _validators(schema_json: str) -> Validators:
+    return Validators(json.loads(schema_json))
 
 
 # Schemas are module constants: one validator per schema object, found without serialising
 # the schema on every request (the object is held, so its id is not reused).
-_BY_SCHEMA: dict[int, tuple[Schema, Draft202012Validator]] = {}
+_BY_SCHEMA: dict[int, tuple[Schema, Validators]] = {}
 
 
-def validator_for(schema: Schema) -> Draft202012Validator:
+def validators_for(schema: Schema) -> Validators:
     known = _BY_SCHEMA.get(id(schema))
     if known is None or known[0] is not schema:
-        known = _BY_SCHEMA[id(schema)] = (schema, _validator(json.dumps(schema, sort_keys=True)))
+        known = _BY_SCHEMA[id(schema)] = (schema, _validators(json.dumps(schema, sort_keys=True)))
     return known[1]
 
 
 def validation_errors(schema: Schema, document: Any) -> list[dict[str, str]]:
     """Every violation as ``{"pointer": "#/field", "detail": "..."}``, sorted by place."""
-    validator = validator_for(schema)
+    validators = validators_for(schema)
+    if validators.fast.is_valid(document):
+        return []
+    validator = validators.full
     return [
         {
             "pointer": "#/" + "/".join(str(part) for part in error.absolute_path),

@@ -207,6 +207,30 @@ async def test_a_nested_transaction_rolls_back_alone(sqlite_db) -> None:
     assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 2
 
 
+async def test_savepoints_nested_three_deep_undo_only_their_own_writes(sqlite_db) -> None:
+    # Every savepoint has the same name: each RELEASE or ROLLBACK TO must reach the newest.
+    async def add(n: int) -> None:
+        await sqlite_db.execute("UPDATE counter SET n = n + :n WHERE id = 1", {"n": n})
+
+    async with sqlite_db.transaction():
+        await add(1)
+        async with sqlite_db.transaction():
+            await add(10)
+            with pytest.raises(RuntimeError):
+                async with sqlite_db.transaction():
+                    await add(100)
+                    raise RuntimeError("undo 100 only")
+            async with sqlite_db.transaction():
+                await add(1000)
+        with pytest.raises(RuntimeError):
+            async with sqlite_db.transaction():
+                await add(10_000)
+                async with sqlite_db.transaction():
+                    await add(100_000)
+                raise RuntimeError("undo 10,000 and the 100,000 released inside it")
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 1011
+
+
 async def test_a_writer_waits_for_another_process_holding_the_write_lock(
     sqlite_db, tmp_path: Path
 ) -> None:
