@@ -126,13 +126,16 @@ OPEN_AT_VENUE = (
     .where(visits.c.venue_id == sa.bindparam("venue_id"), _open_at(sa.bindparam("now")))
 )
 _ONE = sa.select(sa.literal_column("1").label("one")).subquery("one")
+# The visitor's visits not yet ended, including one that starts after ``now``: requests for
+# the same visitor read the clock before they queue for the write lock, so a scan that read
+# it a second earlier can be recorded after one that read it later (a repeat scan resent by
+# a phone, a second server process). Bounded by ``now`` it would miss that visit and record
+# the same visit twice (or leave two visits open at two venues).
+_NOT_ENDED = sa.and_(visits.c.ended_by.is_(None), visits.c.ends_at > sa.bindparam("now"))
 PRESENT_AND_OPEN_VISITS = sa.select(
     OPEN_AT_VENUE.scalar_subquery().label("present"), *visits.c
 ).select_from(
-    _ONE.outerjoin(
-        visits,
-        sa.and_(visits.c.visitor_id == sa.bindparam("visitor_id"), _open_at(sa.bindparam("now"))),
-    )
+    _ONE.outerjoin(visits, sa.and_(visits.c.visitor_id == sa.bindparam("visitor_id"), _NOT_ENDED))
 )
 # PostgreSQL runs check-ins at one venue concurrently: each takes the venue's row lock, so
 # each counts the ones before it (the occupancy it answers, the alert levels it crosses).
@@ -166,6 +169,12 @@ async def _record_alerts(
             )
         )
     return levels
+
+
+def _not_before_start(moment: int) -> sa.ColumnElement[int]:
+    """``moment``, or the visit's own start where that is later (a visit never ends before
+    it starts; see `_NOT_ENDED`)."""
+    return sa.case((visits.c.checked_in_at > moment, visits.c.checked_in_at), else_=moment)
 
 
 async def _insert_visit(db: Database, recorded_at: int, **values: Any) -> Visit:
@@ -207,7 +216,7 @@ async def _check_in_now(
         await db.execute(
             sa.update(visits)
             .where(visits.c.id.in_([visit.id for visit in open_visits]))
-            .values(ends_at=now, ended_by="switch")
+            .values(ends_at=_not_before_start(now), ended_by="switch")
         )
     visit = await _insert_visit(
         db,

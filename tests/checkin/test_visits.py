@@ -66,6 +66,29 @@ async def test_a_repeat_scan_is_the_same_visit(db, kek, clock) -> None:
     assert again.occupancy.current == 1
 
 
+async def test_a_scan_that_read_the_clock_earlier_finds_the_visit_recorded_after_it(
+    db, kek, clock
+) -> None:
+    # Two requests for one visitor: the first read the clock at 12:00:00 but reached the write
+    # lock after the second, which read it at 12:00:01 (a resent scan, another process).
+    earlier = clock.now()
+    mall, office = await make_venue(db, kek), await make_venue(db, kek)
+    who = await visitor(db, clock)
+    clock.advance(seconds=1)
+    first = await check_in(db, visitor_id=who, venue=mall, now=clock.now(), rules=RULES)
+    again = await check_in(db, visitor_id=who, venue=mall, now=earlier, rules=RULES)
+    assert not again.created and again.visit.id == first.visit.id
+    assert (await occupancy(db, mall, clock.now())).current == 1
+
+    elsewhere = await check_in(db, visitor_id=who, venue=office, now=earlier, rules=RULES)
+    assert elsewhere.created
+    history = await visits_of(db, who, earlier - timedelta(hours=1))
+    mall_visit = next(v for v in history if v.venue_id == mall.id)
+    # Ended by the switch, and not before it began.
+    assert (mall_visit.ended_by, mall_visit.ends_at) == ("switch", mall_visit.checked_in_at)
+    assert [v.venue_id for v in history if v.ended_by is None] == [office.id]
+
+
 async def test_checking_in_elsewhere_closes_the_open_visit(db, kek, clock) -> None:
     mall, office = await make_venue(db, kek), await make_venue(db, kek)
     who = await visitor(db, clock)
