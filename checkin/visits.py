@@ -192,8 +192,10 @@ async def check_in(
     scanned_at: datetime | None = None,
     source: str = "scan",
 ) -> CheckinResult:
-    """Record that ``visitor_id`` is at ``venue``: now, or at ``scanned_at`` for an offline scan."""
-    async with db.transaction():
+    """Record that ``visitor_id`` is at ``venue``: now, or at ``scanned_at`` for an offline scan.
+    Inside a write transaction (a group commit's, a party's) it joins it: its failure fails
+    the whole of it, as its callers want."""
+    async with db.transaction(savepoint=False):
         if db.url.dialect == "postgresql":  # SQLite has one writer at a time already
             await db.execute(LOCK_VENUE, {"venue_id": venue.id})
         if scanned_at is None or abs(epoch(scanned_at) - epoch(now)) <= rules.clock_skew_seconds:

@@ -328,8 +328,8 @@ def lasting_colour(
     expiries = [datetime.fromtimestamp(c.expires_at, UTC) for c in certificates if not c.revoked]
     while True:
         lapses = [t for t in (decision.valid_until, *expiries) if t is not None and t >= moment]
-        if not lapses:
-            return replace(current, valid_until=None)
+        if not lapses:  # nothing lapses: the colour holds with no known end
+            return current if current.valid_until is None else replace(current, valid_until=None)
         last = min(lapses)
         decision = colour_at(last + ONE_SECOND)
         if decision.colour != current.colour:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import contextvars
 import sqlite3
 import typing
 from urllib.parse import urlsplit
@@ -151,23 +153,59 @@ def with_values(statement: ClauseElement, values: dict[str, typing.Any]) -> Clau
 
 
 class SQLiteRecord(Record):
-    """`databases`' record, with a column looked up by name in one dictionary.
+    """A row of the pooled SQLite backend: the sqlite3 tuple, read as `databases`' record reads
+    it on SQLite (by column name, position or column; values unchanged, since it applies
+    result processors on PostgreSQL only), a name found in one dictionary. SQLAlchemy's
+    ``Row`` is built only when asked for (keys, iteration, ``record._mapping``): the check-in
+    hot path builds about six records and reads about forty columns, by name."""
 
-    On SQLite the stock record's lookup (type checks, the type's processor, the dialect's
-    name) returns the row's value unchanged; the check-in hot path reads about forty
-    columns, so this goes straight to the value. Other keys take the stock path."""
+    __slots__ = ("_built", "_dialect_of", "_prepared", "_values")
 
-    __slots__ = ("_index",)
+    def __init__(
+        self,
+        values: tuple[typing.Any, ...],
+        prepared: Prepared,
+        metadata: CursorResultMetaData,
+        dialect: Dialect,
+    ) -> None:
+        self._values = values
+        self._prepared = prepared
+        self._dialect_of = dialect
+        self._built: CursorResultMetaData | Record = metadata  # until the record is built
 
-    def __init__(self, row: Row, prepared: Prepared, dialect: Dialect) -> None:
-        super().__init__(row, prepared.result_columns, dialect, prepared.column_maps)
-        self._index = prepared.index
+    @property
+    def _row(self) -> Row:  # type: ignore[override]
+        return self._stock()._row
+
+    def _stock(self) -> Record:
+        """The record as `databases` builds it, for whatever reads more than a column."""
+        built = self._built
+        if not isinstance(built, Record):
+            row = Row(built, built._processors, built._keymap, self._values)
+            prepared = self._prepared
+            built = self._built = Record(
+                row, prepared.result_columns, self._dialect_of, prepared.column_maps
+            )
+        return built
 
     def __getitem__(self, key: typing.Any) -> typing.Any:
-        index = self._index.get(key) if key.__class__ is str else None
-        if index is None:
-            return super().__getitem__(key)
-        return self._row._data[index]
+        if key.__class__ is str:
+            index = self._prepared.index.get(key)
+            if index is not None:
+                return self._values[index]
+        elif key.__class__ is int:
+            return self._values[key]
+        return self._stock()[key]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> typing.Iterator[typing.Any]:
+        return iter(self._stock())
+
+    @property
+    def _mapping(self) -> typing.Mapping[str, typing.Any]:
+        return self._stock()._mapping
 
 
 class Prepared:
@@ -384,11 +422,8 @@ class PooledSQLiteConnection(SQLiteConnection):
     ) -> list[Record]:
         if not rows:
             return []
-        metadata = entry.result_metadata(description)
-        processors, keymap, dialect = metadata._processors, metadata._keymap, self._dialect
-        return [
-            SQLiteRecord(Row(metadata, processors, keymap, row), entry, dialect) for row in rows
-        ]
+        metadata, dialect = entry.result_metadata(description), self._dialect
+        return [SQLiteRecord(row, entry, metadata, dialect) for row in rows]
 
     async def fetch_all(self, query: ClauseElement) -> list[Record]:
         return await self._records(query, None)
@@ -432,6 +467,14 @@ def _begin_without_waiting(connection: sqlite3.Connection) -> bool:
 # numbered names were parsed anew twice a check-in.
 SAVEPOINT = "singgah"
 
+# The pooled SQLite write transaction this task holds: (task, pool, connection), set when it
+# begins and cleared when it ends. Found in one context-variable read (with the task compared:
+# tasks started inside the transaction copy the variable but do not hold the transaction),
+# where `databases`' connection of the task costs the task's lookup in a weak dictionary.
+_WRITER: contextvars.ContextVar[
+    tuple[asyncio.Task[typing.Any] | None, SQLiteConnectionPool, PooledSQLiteConnection] | None
+] = contextvars.ContextVar("singgah_sqlite_writer", default=None)
+
 
 class ImmediateTransaction(SQLiteTransaction):
     """Root transactions take the write lock first (``BEGIN IMMEDIATE``, in the pool thread,
@@ -455,6 +498,7 @@ class ImmediateTransaction(SQLiteTransaction):
             self._connection._pool.write_lock.release()
             raise
         self._connection._writing = True
+        _WRITER.set((asyncio.current_task(), self._connection._pool, self._connection))
 
     async def commit(self) -> None:
         await self._end("COMMIT", f"RELEASE SAVEPOINT {SAVEPOINT}")
@@ -469,6 +513,7 @@ class ImmediateTransaction(SQLiteTransaction):
         # The commit goes to the pool thread: when it checkpoints the WAL it writes and syncs
         # the database file, which on the loop would stall every request for that long.
         self._connection._writing = False
+        _WRITER.set(None)
         try:
             await self._connection._run(_statement, root_sql)
         finally:
@@ -516,9 +561,16 @@ class BindingConnection(databases.core.Connection):
     def _build_query(
         self, query: typing.Any, values: dict[str, typing.Any] | None = None
     ) -> typing.Any:
-        if values is None or isinstance(query, str) or not self._takes_values(query):
-            return super()._build_query(query, values)
-        if isinstance(self._connection, PooledSQLiteConnection | CachedPostgresConnection):
+        return self.built(query, values, self._connection)
+
+    @classmethod
+    def built(
+        cls, query: typing.Any, values: dict[str, typing.Any] | None, backend: typing.Any
+    ) -> typing.Any:
+        """``query`` with ``values`` applied, for ``backend`` (the driver-level connection)."""
+        if values is None or isinstance(query, str) or not cls._takes_values(query):
+            return databases.core.Connection._build_query(query, values)
+        if isinstance(backend, PooledSQLiteConnection | CachedPostgresConnection):
             return BoundStatement(query, values)
         return with_values(query, values)
 
@@ -629,6 +681,7 @@ class Database(databases.Database):
     def __init__(self, url: str, **options: typing.Any) -> None:
         super().__init__(url, **options)
         self._group = GroupCommit(self)
+        self._pool = getattr(self._backend, "_pool", None)  # the pooled SQLite backend's
 
     def connection(self) -> databases.core.Connection:
         if self._global_connection is not None:
@@ -638,38 +691,36 @@ class Database(databases.Database):
         return self._connection
 
     def transaction(
-        self, *, force_rollback: bool = False, **kwargs: typing.Any
-    ) -> databases.core.Transaction | Savepoint:
+        self, *, force_rollback: bool = False, savepoint: bool = True, **kwargs: typing.Any
+    ) -> databases.core.Transaction | Savepoint | contextlib.nullcontext[None]:
         """`databases`' transaction; nested in this task's SQLite write transaction, a
-        `Savepoint` (the same meaning, for a fraction of the cost)."""
+        `Savepoint` (the same meaning, for a fraction of the cost). With ``savepoint=False``
+        it joins that write transaction instead (Django's ``atomic(savepoint=False)``): an
+        exception then undoes whatever encloses the block, not the block alone. For blocks
+        whose callers never go on after they fail (a check-in: two statements less)."""
         backend = self._writing_backend()
         if not force_rollback and backend is not None:
-            return Savepoint(backend)
+            return Savepoint(backend) if savepoint else contextlib.nullcontext()
         return super().transaction(force_rollback=force_rollback, **kwargs)
-
-    def _writing_connection(self) -> BindingConnection | None:
-        """This task's connection while it holds the pooled SQLite write lock, else None."""
-        if self._global_connection is not None:
-            return None
-        connection = self._connection  # a context variable and a lookup by task: once
-        backend = connection._connection if connection is not None else None
-        if isinstance(backend, PooledSQLiteConnection) and backend._writing:
-            return connection  # type: ignore[return-value]
-        return None
 
     def _writing_backend(self) -> PooledSQLiteConnection | None:
         """This task's pooled SQLite connection while it holds the write lock, else None."""
-        connection = self._writing_connection()
-        return None if connection is None else connection._connection  # type: ignore[return-value]
+        writer = _WRITER.get()
+        if writer is None or self._global_connection is not None:
+            return None
+        task, pool, backend = writer
+        if pool is not self._pool or not backend._writing or task is not asyncio.current_task():
+            return None
+        return backend
 
     def _direct(self, query: typing.Any, values: dict[str, typing.Any] | None) -> typing.Any:
         """(backend connection, built query) when this task holds the SQLite write lock, else
         None. Its statements then run at once on the loop, so `databases`' per-call locks and
         connection counting guard nothing, and cost more than the statement."""
-        connection = self._writing_connection()
-        if connection is None:
+        backend = self._writing_backend()
+        if backend is None:
             return None
-        return connection._connection, connection._build_query(query, values)
+        return backend, BindingConnection.built(query, values, backend)
 
     async def fetch_all(
         self, query: typing.Any, values: dict[str, typing.Any] | None = None

@@ -231,6 +231,25 @@ async def test_savepoints_nested_three_deep_undo_only_their_own_writes(sqlite_db
     assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 1011
 
 
+async def test_a_block_without_savepoint_joins_the_write_transaction_around_it(sqlite_db) -> None:
+    async def add(n: int) -> None:
+        await sqlite_db.execute("UPDATE counter SET n = n + :n WHERE id = 1", {"n": n})
+
+    async with sqlite_db.transaction():
+        await add(1)
+        with pytest.raises(RuntimeError):
+            async with sqlite_db.transaction(savepoint=False):
+                await add(10)
+                raise RuntimeError("not undone here: the enclosing transaction decides")
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 11
+    # Outside a write transaction it is a transaction of its own.
+    with pytest.raises(RuntimeError):
+        async with sqlite_db.transaction(savepoint=False):
+            await add(100)
+            raise RuntimeError("undone")
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 11
+
+
 async def test_a_writer_waits_for_another_process_holding_the_write_lock(
     sqlite_db, tmp_path: Path
 ) -> None:
