@@ -310,6 +310,16 @@ class StatementCache:
             entry = self._entries[key] = Prepared(query, compiled, self._dialect)
         return entry
 
+    def bound(
+        self, query: typing.Any, values: dict[str, typing.Any]
+    ) -> tuple[Prepared, list[typing.Any]] | None:
+        """`compile` of ``BoundStatement(query, values)`` in one lookup, once ``query`` has
+        been compiled that way; None before (the caller then builds and compiles it)."""
+        entry = self._entries.get(id(query))
+        if entry is None or entry.statement is not query:
+            return None
+        return entry, entry.bound_args(values)
+
     def compile(self, query: ClauseElement | BoundStatement) -> tuple[Prepared, list[typing.Any]]:
         """The compiled statement and its positional args."""
         if isinstance(query, BoundStatement):
@@ -406,15 +416,24 @@ class PooledSQLiteConnection(SQLiteConnection):
         rows, description = await self._run(_fetch, entry.sql, args, limit)
         return self._as_records(entry, rows, description)
 
-    def records_now(self, query: ClauseElement, limit: int | None) -> list[Record]:
+    def _prepare_now(
+        self, query: typing.Any, values: dict[str, typing.Any] | None
+    ) -> tuple[Prepared, list[typing.Any]]:
+        found = self._statements.bound(query, values) if values is not None else None
+        return found or self._prepare(BindingConnection.built(query, values, self))
+
+    def records_now(
+        self, query: typing.Any, values: dict[str, typing.Any] | None, limit: int | None
+    ) -> list[Record]:
         """`fetch_all` for the holder of the write lock: at once, on the loop's thread,
-        without the coroutines of the general path (a check-in makes about ten calls)."""
-        entry, args = self._prepare(query)
+        without the coroutines of the general path (a check-in makes about ten calls), and a
+        statement built once found in one lookup."""
+        entry, args = self._prepare_now(query, values)
         return self._as_records(entry, *self._run_here(_fetch, entry.sql, args, limit))
 
-    def execute_now(self, query: ClauseElement) -> typing.Any:
+    def execute_now(self, query: typing.Any, values: dict[str, typing.Any] | None) -> typing.Any:
         """`execute` for the holder of the write lock, as `records_now`."""
-        entry, args = self._prepare(query)
+        entry, args = self._prepare_now(query, values)
         return self._run_here(_execute, entry.sql, args)
 
     def _as_records(
@@ -713,48 +732,43 @@ class Database(databases.Database):
             return None
         return backend
 
-    def _direct(self, query: typing.Any, values: dict[str, typing.Any] | None) -> typing.Any:
-        """(backend connection, built query) when this task holds the SQLite write lock, else
-        None. Its statements then run at once on the loop, so `databases`' per-call locks and
-        connection counting guard nothing, and cost more than the statement."""
-        backend = self._writing_backend()
-        if backend is None:
-            return None
-        return backend, BindingConnection.built(query, values, backend)
+    # The statements of a task holding the SQLite write lock run at once on the loop (the
+    # `records_now` family), so `databases`' per-call locks and connection counting guard
+    # nothing there, and cost more than the statement.
 
     async def fetch_all(
         self, query: typing.Any, values: dict[str, typing.Any] | None = None
     ) -> typing.Any:
-        direct = self._direct(query, values)
-        if direct is None:
+        backend = self._writing_backend()
+        if backend is None:
             return await super().fetch_all(query, values)
-        return direct[0].records_now(direct[1], None)
+        return backend.records_now(query, values, None)
 
     async def fetch_one(
         self, query: typing.Any, values: dict[str, typing.Any] | None = None
     ) -> typing.Any:
-        direct = self._direct(query, values)
-        if direct is None:
+        backend = self._writing_backend()
+        if backend is None:
             return await super().fetch_one(query, values)
-        records = direct[0].records_now(direct[1], 1)
+        records = backend.records_now(query, values, 1)
         return records[0] if records else None
 
     async def fetch_val(
         self, query: typing.Any, values: dict[str, typing.Any] | None = None, column: typing.Any = 0
     ) -> typing.Any:
-        direct = self._direct(query, values)
-        if direct is None:
+        backend = self._writing_backend()
+        if backend is None:
             return await super().fetch_val(query, values, column=column)
-        records = direct[0].records_now(direct[1], 1)
+        records = backend.records_now(query, values, 1)
         return records[0][column] if records else None
 
     async def execute(
         self, query: typing.Any, values: dict[str, typing.Any] | None = None
     ) -> typing.Any:
-        direct = self._direct(query, values)
-        if direct is None:
+        backend = self._writing_backend()
+        if backend is None:
             return await super().execute(query, values)
-        return direct[0].execute_now(direct[1])
+        return backend.execute_now(query, values)
 
     @property
     def engine(self) -> str:
