@@ -281,6 +281,18 @@ async def venue_checkout_all(request: Request) -> JSONResponse:
 
 READERS = "admin, venue's manager, health official of its region"
 routes = [
+    # First: the hot path's route is matched before the others are tried.
+    api(
+        "/api/checkins",
+        checkins_create,
+        "POST",
+        "Check in with a poster token",
+        auth="visitor",
+        tag="checkins",
+        body=NEW_CHECKIN,
+        response=CHECKIN_RESULT,
+        status=201,
+    ),
     api(
         "/api/visitors",
         visitors_create,
@@ -320,17 +332,6 @@ routes = [
         body=PROFILE,
         status=201,
         response={"type": "object"},
-    ),
-    api(
-        "/api/checkins",
-        checkins_create,
-        "POST",
-        "Check in with a poster token",
-        auth="visitor",
-        tag="checkins",
-        body=NEW_CHECKIN,
-        response=CHECKIN_RESULT,
-        status=201,
     ),
     api(
         "/api/checkins/{visit_id:int}/checkout",

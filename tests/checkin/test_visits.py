@@ -10,6 +10,7 @@ from checkin.errors import OfflineScanOverlaps, OfflineScanRefused
 from checkin.tables import occupancy_alerts, visits
 from checkin.visitors import PersonalDataKeys, create_visitor
 from checkin.visits import (
+    OPEN_AT_VENUE,
     CheckinRules,
     auto_checkout,
     check_in,
@@ -264,3 +265,18 @@ async def test_hourly_history_counts_people_present_each_hour(db, kek, clock) ->
     hours = dict(await hourly_occupancy(db, venue, clock.now(), days=1))
     start = int(clock.now().timestamp()) // 3600 * 3600 - 3 * 3600
     assert [hours[start + n * 3600] for n in range(4)] == [1, 1, 0, 0]
+
+
+async def test_counting_the_people_present_reads_the_open_visits_index_alone(db, kek) -> None:
+    venue = await make_venue(db, kek)
+    if db.engine != "sqlite":  # PostgreSQL's plan depends on its statistics: the index is there
+        found = await db.fetch_val(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'visits_open_span'"
+        )
+        assert "(venue_id, ends_at, checked_in_at, ended_by) WHERE (ended_by IS NULL)" in found
+        return
+    count = OPEN_AT_VENUE.params(venue_id=venue.id, now=0).compile(
+        dialect=sa.dialects.sqlite.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    plan = await db.fetch_all(f"EXPLAIN QUERY PLAN {count}")
+    assert "COVERING INDEX visits_open_span" in " ".join(row["detail"] for row in plan)
