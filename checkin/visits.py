@@ -140,10 +140,8 @@ PRESENT_AND_OPEN_VISITS = sa.select(
 # PostgreSQL runs check-ins at one venue concurrently: each takes the venue's row lock, so
 # each counts the ones before it (the occupancy it answers, the alert levels it crosses).
 LOCK_VENUE = sa.select(venues.c.id).where(venues.c.id == sa.bindparam("venue_id")).with_for_update()
-INSERT_VISIT = (
-    sa.insert(visits)
-    .values({column.name: sa.bindparam(column.name) for column in visits.c if column.name != "id"})
-    .returning(visits.c.id)
+INSERT_VISIT = sa.insert(visits).values(
+    {column.name: sa.bindparam(column.name) for column in visits.c if column.name != "id"}
 )
 
 
@@ -178,7 +176,7 @@ def _not_before_start(moment: int) -> sa.ColumnElement[int]:
 
 
 async def _insert_visit(db: Database, recorded_at: int, **values: Any) -> Visit:
-    visit_id = await db.fetch_val(INSERT_VISIT, {"recorded_at": recorded_at, **values})
+    visit_id = await db.insert(INSERT_VISIT, {"recorded_at": recorded_at, **values})
     return Visit(id=visit_id, **values)
 
 

@@ -25,6 +25,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import functools
 import sqlite3
 import typing
 from urllib.parse import urlsplit
@@ -65,7 +66,10 @@ class SQLiteConnectionPool:
 
     Fair: a released connection goes straight to the longest-waiting task. (An
     `asyncio.Queue` lets a task that is already running take it first, which starved some
-    requests for seconds under load.)
+    requests for seconds under load.) With none waiting, the idle connection used last is
+    handed out first: in WAL mode a connection drops its page cache when another one has
+    committed since its last transaction, so the writer keeps the cache its own commits left
+    valid (a check-in's four statements, in process: 145 to 127 us of SQLite calls).
     """
 
     def __init__(self, path: str, size: int) -> None:
@@ -98,7 +102,7 @@ class SQLiteConnectionPool:
         if not self._all:
             raise RuntimeError("the SQLite database is not connected")
         if self._idle and not self._waiters:
-            return self._idle.popleft()
+            return self._idle.pop()
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -689,6 +693,12 @@ class Savepoint:
         await self._connection._run(_statement, f"RELEASE SAVEPOINT {SAVEPOINT}")
 
 
+@functools.cache
+def _returning_id(query: sa.Insert) -> sa.Insert:
+    """``query`` returning the new row's primary key, built once per statement."""
+    return query.returning(*query.table.primary_key.columns)
+
+
 class Database(databases.Database):
     SUPPORTED_BACKENDS: typing.ClassVar[dict[str, str]] = {
         **databases.Database.SUPPORTED_BACKENDS,
@@ -769,6 +779,14 @@ class Database(databases.Database):
         if backend is None:
             return await super().execute(query, values)
         return backend.execute_now(query, values)
+
+    async def insert(self, query: sa.Insert, values: dict[str, typing.Any]) -> int:
+        """Insert the one row of ``query`` (built once, without RETURNING); its new id. SQLite
+        gives the id of the row it just wrote (a RETURNING clause costs it a result table: a
+        third of the visit insert on the raw connection, 16 of 42 us), PostgreSQL returns it."""
+        if self.engine == "sqlite":
+            return await self.execute(query, values)
+        return await self.fetch_val(_returning_id(query), values)
 
     @property
     def engine(self) -> str:

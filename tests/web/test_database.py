@@ -53,6 +53,17 @@ async def test_connections_are_reused_not_reopened(sqlite_db) -> None:
     assert len(raw_ids) <= 3
 
 
+async def test_the_connection_released_last_is_handed_out_next(sqlite_db) -> None:
+    """Most recently used first: the writer keeps taking the connection whose page cache
+    its own commits kept valid (any other connection's is dropped by another's commit)."""
+    pool = sqlite_db._pool
+    first, second = await pool.acquire(), await pool.acquire()
+    await pool.release(first)
+    await pool.release(second)
+    assert await pool.acquire() is second
+    assert await pool.acquire() is first
+
+
 async def test_concurrent_read_then_write_transactions_all_succeed(sqlite_db) -> None:
     async def increment() -> None:
         async with sqlite_db.transaction():
@@ -269,6 +280,31 @@ async def test_a_writer_waits_for_another_process_holding_the_write_lock(
         other.execute("COMMIT")
     other.close()
     assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 11
+
+
+async def test_insert_gives_the_new_rows_id_on_both_engines(db) -> None:
+    """`Database.insert`: SQLite's last row id (no RETURNING), PostgreSQL's RETURNING; in a
+    group commit (the write-lock holder's path on SQLite) and outside one."""
+    from web.tables import login_failures
+
+    insert = sa.insert(login_failures).values(
+        account_key=sa.bindparam("account_key"), at=sa.bindparam("at")
+    )
+    first = await db.insert(insert, {"account_key": "a", "at": 1})
+
+    async def second() -> int:
+        return await db.insert(insert, {"account_key": "b", "at": 2})
+
+    ids = [
+        first,
+        await db.group_commit(second),
+        await db.insert(insert, {"account_key": "c", "at": 3}),
+    ]
+    rows = await db.fetch_all(
+        sa.select(login_failures.c.id, login_failures.c.account_key).order_by(login_failures.c.id)
+    )
+    assert [(row["id"], row["account_key"]) for row in rows] == list(zip(ids, "abc", strict=True))
+    assert len(set(ids)) == 3
 
 
 async def test_fetch_rows_returns_plain_rows_on_the_tasks_connection(db) -> None:
