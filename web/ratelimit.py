@@ -39,7 +39,7 @@ _PATTERNS = {
     method: re.compile("|".join(f"(?:{path})" for m, path in LIMITED if m == method))
     for method in {m for m, _ in LIMITED}
 }
-MAX_BUCKETS = 100_000  # beyond this, full (idle) buckets are forgotten
+MAX_BUCKETS = 100_000  # beyond this many keys, the full (idle) buckets are forgotten
 
 
 def is_limited(method: str, path: str) -> bool:
@@ -56,29 +56,42 @@ class Bucket:
 class TokenBuckets:
     """``per_minute`` requests a minute per key, in bursts of up to ``per_minute``."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_buckets: int = MAX_BUCKETS,
+    ) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0  # tokens a second
         self.clock = clock
         self.buckets: dict[str, Bucket] = {}
+        self.max_buckets = max_buckets
+        self.room = max_buckets  # keys held before the idle ones are forgotten
 
     def take(self, key: str) -> int:
         """Spend a token of ``key``'s bucket: 0 when allowed, else seconds until one is back."""
         now = self.clock()
-        bucket = self.buckets.get(key) or Bucket(self.capacity, now)
-        bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        self.buckets[key] = bucket
+        bucket = self.buckets.get(key)
+        if bucket is None:  # every visitor is a new key: forget the idle ones as keys arrive
+            if len(self.buckets) >= self.room:
+                self.forget_idle(now)
+            bucket = self.buckets[key] = Bucket(self.capacity, now)
+        else:
+            bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.at) * self.rate)
+            bucket.at = now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0
-        if len(self.buckets) > MAX_BUCKETS:
-            self.forget_idle(now)
         return max(1, math.ceil((1 - bucket.tokens) / self.rate))
 
     def forget_idle(self, now: float) -> None:
+        """Drop the buckets that have refilled: a new one starts full, so nothing changes."""
         full_after = self.capacity / self.rate
         self.buckets = {k: b for k, b in self.buckets.items() if now - b.at < full_after}
+        # With more keys active than that, the next walk waits until they have doubled, so
+        # the walks cost O(1) a request whatever the load.
+        self.room = max(self.max_buckets, 2 * len(self.buckets))
 
 
 def visitor_key(request: Request) -> str | None:

@@ -29,6 +29,26 @@ def test_a_bucket_refills_at_its_rate() -> None:
     assert buckets.take("a") == 0
 
 
+def test_the_buckets_of_idle_keys_are_forgotten_as_new_keys_arrive() -> None:
+    """Every visitor is a key of its own: the table must not grow with every visitor ever seen
+    while none of them is refused (8 million check-ins a day)."""
+    now = [0.0]
+    buckets = TokenBuckets(2, clock=lambda: now[0], max_buckets=100)
+    assert [buckets.take("kept"), buckets.take("kept")] == [0, 0]
+    for n in range(1_000):
+        now[0] = n * 0.1  # ten new keys a second; a bucket is full again after 60 s
+        assert buckets.take(f"visitor {n}") == 0
+        assert len(buckets.buckets) <= 2 * 60 * 10 + 1
+    now[0] = 100.0  # forgotten once full: a new full bucket, as before
+    assert [buckets.take("kept"), buckets.take("kept"), buckets.take("kept")] == [0, 0, 30]
+    for n in range(5_000):
+        now[0] = 100 + n * 0.001  # 1,000 new keys a second: more active than max_buckets
+        buckets.take(f"busy {n}")
+    assert len(buckets.buckets) <= 2 * 5_000
+    now[0] = 105.0  # still within its minute: its empty bucket was kept (a sixth of a token)
+    assert buckets.take("kept") == 25
+
+
 def test_only_the_abusable_endpoints_are_limited() -> None:
     assert is_limited("POST", "/api/checkins") and is_limited("POST", "/c/abc")
     assert is_limited("POST", "/login") and is_limited("POST", "/api/certificates/verify")
