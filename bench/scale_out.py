@@ -10,7 +10,8 @@ uvicorn options); what this adds, in one run:
    processes, PostgreSQL's processes, wrk, and the whole machine), then visit rows against
    201 responses;
 2. a kill run: the 2-process PostgreSQL load again, one worker SIGKILLed in the middle (half
-   the first run's time, or ``--kill-only SECONDS`` for this run alone); wrk
+   the first run's time, or ``--kill-only SECONDS`` for this run alone, or once half the
+   check-ins are acknowledged if that comes first: a short load may be over sooner); wrk
    records the visit id of every 201, and afterwards every acknowledged visit must be in the
    table (nothing duplicated either). uvicorn's supervisor starts a new worker in its place.
 
@@ -185,20 +186,34 @@ def worker_pids(server_pid: int) -> list[int]:
     return found
 
 
-def kill_one_worker_after(server_pid: int, delay: float, record: dict[str, Any]) -> None:
-    """SIGKILL the first worker ``delay`` seconds from now, in a thread; ``record`` gets the
-    victim and the moment."""
+def kill_one_worker_after(
+    server_pid: int, delay: float, acks: Path, acknowledged: int, record: dict[str, Any]
+) -> None:
+    """SIGKILL the first worker ``delay`` seconds from now or once ``acks`` holds
+    ``acknowledged`` visit ids, whichever comes first, in a thread; ``record`` gets the victim,
+    the moment and the acknowledged count then."""
 
     def kill() -> None:
-        time.sleep(delay)
+        began = time.monotonic()
+        while time.monotonic() - began < delay and lines_in(acks) < acknowledged:
+            time.sleep(0.01)
         workers = worker_pids(server_pid)
         record["workers_before_kill"] = workers
         if workers:
             os.kill(workers[0], signal.SIGKILL)
             record["killed"] = workers[0]
-            record["killed_after_s"] = round(delay, 2)
+            record["killed_after_s"] = round(time.monotonic() - began, 2)
+            record["acknowledged_before_kill"] = lines_in(acks)
 
     threading.Thread(target=kill, daemon=True).start()
+
+
+def lines_in(path: Path) -> int:
+    """Lines written so far (0 before wrk has opened the file)."""
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
 
 
 def one_run(
@@ -225,7 +240,8 @@ def one_run(
             meter = CpuMeter(pid, name)
             meter.start()
             if kill_after is not None:
-                kill_one_worker_after(pid, kill_after, event)
+                assert acks is not None
+                kill_one_worker_after(pid, kill_after, acks, args.visitors // 2, event)
                 # Check-ins committed whose 201 died with the worker answer 200 when wrk
                 # resends them, so the run may never count all lines as 201: bound it.
                 max_seconds = int(kill_after * 3) + 15
@@ -356,7 +372,8 @@ def main() -> None:
         "--kill-only",
         type=float,
         metavar="SECONDS",
-        help="only the kill run, the worker killed this long into the load",
+        help="only the kill run, the worker killed this long into the load (or once half the"
+        " check-ins are acknowledged, if sooner)",
     )
     parser.add_argument("--admin-url", default=ADMIN_URL, help="PostgreSQL to create databases on")
     parser.add_argument("--max-seconds", type=int, default=600, help="wrk's -d, an upper bound")
