@@ -89,8 +89,8 @@ class TokenBuckets:
         """Drop the buckets that have refilled: a new one starts full, so nothing changes."""
         full_after = self.capacity / self.rate
         self.buckets = {k: b for k, b in self.buckets.items() if now - b.at < full_after}
-        # With more keys active than that, the next walk waits until they have doubled, so
-        # the walks cost O(1) a request whatever the load.
+        # When more than max_buckets keys are active, the next walk waits until the table has
+        # doubled: walking costs O(1) a request, amortised, whatever the load.
         self.room = max(self.max_buckets, 2 * len(self.buckets))
 
 
