@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from checkin.errors import OfflineScanOverlaps, OfflineScanRefused, VisitNotFound
-from checkin.tables import occupancy_alerts, travellers, visits
+from checkin.tables import occupancy_alerts, travellers, visitors, visits
 from venues.registry import Venue
 from venues.tables import venues
 
@@ -138,8 +138,13 @@ PRESENT_AND_OPEN_VISITS = sa.select(
     _ONE.outerjoin(visits, sa.and_(visits.c.visitor_id == sa.bindparam("visitor_id"), _NOT_ENDED))
 )
 # PostgreSQL runs check-ins at one venue concurrently: each takes the venue's row lock, so
-# each counts the ones before it (the occupancy it answers, the alert levels it crosses).
+# each counts the ones before it (the occupancy it answers, the alert levels it crosses), and
+# then the visitor's, so that two scans of one visitor at two venues at once (queued offline
+# scans sent together) see each other and leave one visit open. Always venue, then visitor.
 LOCK_VENUE = sa.select(venues.c.id).where(venues.c.id == sa.bindparam("venue_id")).with_for_update()
+LOCK_VISITOR = (
+    sa.select(visitors.c.id).where(visitors.c.id == sa.bindparam("visitor_id")).with_for_update()
+)
 INSERT_VISIT = sa.insert(visits).values(
     {column.name: sa.bindparam(column.name) for column in visits.c if column.name != "id"}
 )
@@ -196,6 +201,7 @@ async def check_in(
     async with db.transaction(savepoint=False):
         if db.url.dialect == "postgresql":  # SQLite has one writer at a time already
             await db.execute(LOCK_VENUE, {"venue_id": venue.id})
+            await db.execute(LOCK_VISITOR, {"visitor_id": visitor_id})
         if scanned_at is None or abs(epoch(scanned_at) - epoch(now)) <= rules.clock_skew_seconds:
             return await _check_in_now(db, visitor_id, venue, epoch(now), rules, source)
         return await _check_in_offline(db, visitor_id, venue, now, epoch(scanned_at), rules)

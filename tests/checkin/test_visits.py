@@ -255,6 +255,30 @@ async def test_occupancy_stays_exact_under_hundreds_of_concurrent_check_ins(db, 
     assert await db.fetch_val(sa.select(sa.func.count()).select_from(visits)) == 150
 
 
+async def test_one_visitor_scanning_two_venues_at_once_keeps_one_open_visit(db, kek, clock) -> None:
+    """Two scans of one visitor at two venues at the same moment (a phone sending the scans it
+    queued offline, a double tap): the second ends the first. On PostgreSQL each check-in
+    locks its venue's row, and these two lock different venues."""
+    venues = [await make_venue(db, kek) for _ in range(2)]
+    people = [await visitor(db, clock) for _ in range(40)]
+
+    async def scan(person: str, venue) -> None:
+        await check_in(db, visitor_id=person, venue=venue, now=clock.now(), rules=RULES)
+
+    async with anyio.create_task_group() as group:
+        for person in people:
+            for venue in venues:
+                group.start_soon(scan, person, venue)
+    now = int(clock.now().timestamp())
+    open_per_visitor = await db.fetch_all(
+        sa.select(visits.c.visitor_id, sa.func.count().label("open"))
+        .where(visits.c.ended_by.is_(None), visits.c.ends_at > now)
+        .group_by(visits.c.visitor_id)
+    )
+    assert sorted(row["open"] for row in open_per_visitor) == [1] * len(people)
+    assert await db.fetch_val(sa.select(sa.func.count()).select_from(visits)) == 2 * len(people)
+
+
 async def test_hourly_history_counts_people_present_each_hour(db, kek, clock) -> None:
     venue = await make_venue(db, kek, default_visit_minutes=90)
     clock.at = clock.at.replace(minute=30)
