@@ -31,21 +31,29 @@ def test_a_bucket_refills_at_its_rate() -> None:
 
 def test_the_buckets_of_idle_keys_are_forgotten_as_new_keys_arrive() -> None:
     """Every visitor is a key of its own: the table must not grow with every visitor ever seen
-    while none of them is refused (8 million check-ins a day)."""
+    while none of them is refused (8 million check-ins a day), nor walk itself per request
+    when more keys than its bound are active."""
     now = [0.0]
     buckets = TokenBuckets(2, clock=lambda: now[0], max_buckets=100)
     assert [buckets.take("kept"), buckets.take("kept")] == [0, 0]
-    for n in range(1_000):
+    largest = 0
+    for n in range(5_000):
         now[0] = n * 0.1  # ten new keys a second; a bucket is full again after 60 s
         assert buckets.take(f"visitor {n}") == 0
-        assert len(buckets.buckets) <= 2 * 60 * 10 + 1
-    now[0] = 100.0  # forgotten once full: a new full bucket, as before
+        largest = max(largest, len(buckets.buckets))
+    assert largest <= 2 * 60 * 10 + 1  # twice the 600 keys of the last minute, not 5,000
+    assert "kept" not in buckets.buckets  # forgotten once full
+    now[0] = 500.0
     assert [buckets.take("kept"), buckets.take("kept"), buckets.take("kept")] == [0, 0, 30]
+
+    walks = []
+    walk = buckets.forget_idle
+    buckets.forget_idle = lambda moment: (walks.append(moment), walk(moment))[1]
     for n in range(5_000):
-        now[0] = 100 + n * 0.001  # 1,000 new keys a second: more active than max_buckets
+        now[0] = 500 + n * 0.001  # 1,000 new keys a second: all active, far above the bound
         buckets.take(f"busy {n}")
-    assert len(buckets.buckets) <= 2 * 5_000
-    now[0] = 105.0  # still within its minute: its empty bucket was kept (a sixth of a token)
+    assert len(walks) <= 5  # the table doubles between walks: not one walk per new key
+    now[0] = 505.0  # still within its minute: its empty bucket was kept (a sixth of a token)
     assert buckets.take("kept") == 25
 
 
