@@ -11,7 +11,14 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.auth import CSRF_COOKIE
-from web.errors import BadRequest, HeadersTooLarge, PayloadTooLarge, Problem, handle_problem
+from web.errors import (
+    API_PREFIXES,
+    BadRequest,
+    HeadersTooLarge,
+    PayloadTooLarge,
+    Problem,
+    handle_problem,
+)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
@@ -19,6 +26,11 @@ CONTENT_SECURITY_POLICY = (
     "worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+# What the API answers (`API_PREFIXES`, the paths whose errors are problem+json) is data: JSON,
+# CSV, poster downloads, never a page. Opened as a document it may load and run nothing (as
+# GitHub's API does). Shorter, too: h11 checks every header value with a regular expression,
+# on the check-in hot path as well.
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def header_bytes(scope: Scope) -> int:
@@ -37,11 +49,18 @@ def head_problem(scope: Scope, max_bytes: int) -> Problem | None:
     return None
 
 
-SECURITY_HEADERS = (
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+COMMON_SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
+)
+PAGE_SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    *COMMON_SECURITY_HEADERS,
+)
+API_SECURITY_HEADERS = (
+    (b"content-security-policy", API_CONTENT_SECURITY_POLICY.encode()),
+    *COMMON_SECURITY_HEADERS,
 )
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 
@@ -54,8 +73,8 @@ class RequestGuardMiddleware:
       400. The server's parser cannot be relied on for the size: uvicorn's h11 limit only
       counts a header block that arrives in pieces, and a 20 KB one arrives in one read;
     - a body over ``max_body_bytes`` gets 413, by its Content-Length or while streaming;
-    - every response gets the security headers it does not set itself, and the CSRF cookie
-      when a page minted one.
+    - every response gets the security headers it does not set itself (an API answer a CSP
+      that allows nothing, a page the pages' CSP), and the CSRF cookie when a page minted one.
     """
 
     def __init__(
@@ -65,7 +84,9 @@ class RequestGuardMiddleware:
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
         self.secure = secure
-        self.security_headers = (*SECURITY_HEADERS, HSTS) if secure else SECURITY_HEADERS
+        tls = (HSTS,) if secure else ()
+        self.page_headers = (*PAGE_SECURITY_HEADERS, *tls)
+        self.api_headers = (*API_SECURITY_HEADERS, *tls)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,7 +126,9 @@ class RequestGuardMiddleware:
         if not isinstance(headers, list):
             headers = message["headers"] = list(headers)
         present = {name.lower() for name, _ in headers}
-        headers.extend(pair for pair in self.security_headers if pair[0] not in present)
+        api = scope["path"].startswith(API_PREFIXES)
+        security_headers = self.api_headers if api else self.page_headers
+        headers.extend(pair for pair in security_headers if pair[0] not in present)
         cookie = scope.get("state", {}).get("new_csrf_cookie")
         if cookie:
             secure = "; Secure" if self.secure else ""

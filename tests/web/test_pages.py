@@ -54,6 +54,19 @@ async def test_pages_carry_security_headers_and_no_inline_script(client) -> None
     assert "<script>" not in response.text
 
 
+async def test_api_answers_get_a_csp_that_allows_nothing(client) -> None:
+    """JSON, CSV and downloads are data: opened as a document they may load and run nothing;
+    the other security headers are the pages' ones."""
+    page = await client.get("/")
+    answers = [await client.get(path) for path in ("/api/openapi.json", "/api/nowhere", "/healthz")]
+    for response in answers:
+        csp = response.headers["content-security-policy"]
+        assert csp == "default-src 'none'; frame-ancestors 'none'", response.url
+        for name in ("x-content-type-options", "referrer-policy", "x-frame-options"):
+            assert response.headers[name] == page.headers[name]
+    assert page.headers["content-security-policy"] != csp
+
+
 def test_no_template_has_inline_script_style_or_handlers() -> None:
     """The CSP forbids them (no 'unsafe-inline'), so any would be dead or a hole."""
     templates = resources.files("web").joinpath("templates")
