@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 
 from certificates.colour import CaseStatus, Colour, Vaccination, load_colour_rules
+from certificates.hc1 import read_claims
 from certificates.issuers import find_issued, revoke_certificate
+from checkin import wallet
 from checkin.tables import wallet_certificates
 from checkin.visitors import unseal
 from checkin.wallet import WalletCertificate, lasting_colour, visitor_status
@@ -182,6 +184,33 @@ async def test_the_door_decision_comes_with_the_check_in(client, db, kek, issue)
     unknown = await client.post("/api/checkins", json={"token": token}, headers=nobody["headers"])
     assert unknown.json()["door"]["colour"] == "red"
     assert unknown.json()["door"]["initials"] == "BS"  # from the profile, with no certificate
+
+
+async def test_the_door_decodes_a_certificate_once_not_at_every_check_in(
+    client, db, kek, issue, monkeypatch
+) -> None:
+    """The door shows the holder's initials from the newest counting certificate; decoding
+    the HC1 for them costs far more than the rest of a check-in, so it happens once."""
+    venue = await make_venue(db, kek)
+    token = await poster_token(db, kek, venue)
+    me = await make_visitor(client)
+    for doses in (1, 2):
+        hc1 = (await issue(vaccination_entry(doses, 2), "v", days=200 - doses)).hc1
+        assert (await add(client, me, hc1)).status_code == 201
+    decoded: list[str] = []
+    monkeypatch.setattr(wallet, "read_claims", lambda hc1: decoded.append(hc1) or read_claims(hc1))
+    for _ in range(3):
+        checked_in = await client.post(
+            "/api/checkins", json={"token": token}, headers=me["headers"]
+        )
+        assert checked_in.json()["door"]["initials"] == "RS"
+        assert (await status(client, me))["initials"] == "RS"
+    assert len(decoded) <= 2  # each certificate at most once (the wallet read them when added)
+    other = await make_visitor(client)  # the same HC1 in another wallet is decoded for it
+    assert (await add(client, other, hc1)).status_code == 201
+    assert (await status(client, other))["initials"] == "RS"
+    listed = await client.get("/api/me/certificates", headers=other["headers"])
+    assert [c["initials"] for c in listed.json()] == ["RS"]
 
 
 async def test_a_case_status_turns_the_colour_black(client, db, app, issue) -> None:
