@@ -14,6 +14,7 @@ A 500 logs the traceback and shows none.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -24,6 +25,7 @@ from certificates.errors import CertificateError
 from checkin.errors import CheckinError
 from exposure.errors import ExposureError
 from venues.errors import VenueError
+from web.database import RETRYABLE_ERRORS
 from web.responses import JSONResponse
 
 logger = logging.getLogger("singgah.errors")
@@ -217,10 +219,45 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+DATABASE_BUSY_SECONDS = 1
+
+
+def is_sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLite's "database is locked": another process held the write lock past the busy
+    timeout (the extended codes, such as SQLITE_BUSY_SNAPSHOT, keep the primary in the low
+    byte)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+async def handle_database_refusal(request: Request, exc: Exception) -> Response:
+    """The database refused the request's transaction so that others could go on (a deadlock's
+    victim, a serialisation failure, SQLite's write lock held past the busy timeout): nothing
+    of it was saved, and the same request a moment later will do. Anything else it raises is
+    unexpected (500)."""
+    if isinstance(exc, sqlite3.OperationalError) and not is_sqlite_busy(exc):
+        return await handle_unexpected(request, exc)
+    logger.warning(
+        "database refused %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return render_problem(
+        request,
+        status=503,
+        slug="database-busy",
+        title="Database busy",
+        detail="The database was busy with other changes and saved nothing of this request; "
+        "send it again.",
+        extensions={"retry_after": DATABASE_BUSY_SECONDS},
+        headers={"Retry-After": str(DATABASE_BUSY_SECONDS)},
+    )
+
+
 def exception_handlers() -> dict[Any, Any]:
     handlers: dict[Any, Any] = {
         Problem: handle_problem,
         HTTPException: handle_http_exception,
+        sqlite3.OperationalError: handle_database_refusal,
+        **dict.fromkeys(RETRYABLE_ERRORS, handle_database_refusal),
         Exception: handle_unexpected,
     }
     handlers.update(dict.fromkeys(DOMAIN_ERRORS, handle_problem))

@@ -153,7 +153,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SINGGAH_MAX_HEADER_BYTES", "max_header_bytes", _positive_int, 16384,
             "Largest request line and headers accepted; larger ones are refused (431)."),
     Setting("SINGGAH_SQLITE_POOL_SIZE", "sqlite_pool_size", _positive_int, 4,
-            "Long-lived SQLite connections kept open (WAL readers run in parallel)."),
+            "Long-lived SQLite connections kept open (WAL readers run in parallel), plus one"
+            " that checkpoints the WAL."),
     Setting("SINGGAH_DEFAULT_LANGUAGE", "default_language", _language, "id",
             "Language when the browser states no preference: id (Bahasa Indonesia) or en."),
     Setting("SINGGAH_TIMEZONE", "timezone", _timezone, "Asia/Jakarta",

@@ -1,7 +1,9 @@
 """Every error is RFC 9457 problem+json on the API and a readable page in the browser."""
 
 import logging
+import sqlite3
 
+import asyncpg
 import httpx
 import pytest
 from starlette.routing import Route
@@ -175,6 +177,32 @@ async def test_domain_errors_render_as_problems(client) -> None:
     assert_problem(
         await client.post("/api/qr/verify", json={"token": "abc"}), 400, "token-malformed"
     )
+
+
+async def test_a_database_refusal_is_503_with_retry_after_not_500(app, client, tmp_path) -> None:
+    """A deadlock's victim (PostgreSQL) or SQLite's write lock held past the busy timeout by
+    another process saved nothing: the client is told to send it again."""
+    held = tmp_path / "held.db"
+    holder = sqlite3.connect(held, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def deadlocked(request):
+        raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+
+    async def locked(request):
+        sqlite3.connect(held, timeout=0, isolation_level=None).execute("BEGIN IMMEDIATE")
+
+    async def broken(request):
+        sqlite3.connect(held).execute("SELECT * FROM nowhere")
+
+    for path, endpoint in (("deadlock", deadlocked), ("locked", locked), ("broken", broken)):
+        app.router.routes.insert(0, Route(f"/api/{path}", endpoint, methods=["POST"]))
+    for path in ("deadlock", "locked"):
+        response = await client.post(f"/api/{path}")
+        body = assert_problem(response, 503, "database-busy")
+        assert response.headers["retry-after"] == "1" and body["retry_after"] == 1
+    assert_problem(await client.post("/api/broken"), 500, "internal-error")  # not a refusal
+    holder.rollback()
 
 
 async def test_a_crash_is_500_logged_with_traceback_shown_without(app, client, caplog) -> None:
