@@ -9,9 +9,12 @@ generator (wrk, one thread, a Lua script, loopback only):
    in turn), with a real bearer token and poster token.
 
 Then the visit rows are counted and compared with the 201 responses: no check-in may be lost
-or duplicated. Prints a table (or ``--json``) and the ratio check-in / bare.
+or duplicated. The pair runs ``--rounds`` times (the check-in on a fresh copy of the populated
+folder each time); the target is judged on the median ratio and the median p99. Prints a table
+(or ``--json``).
 
-    python -m bench.checkin_load [--visitors 30000] [--venues 2000] [--connections 50] [--json]
+    python -m bench.checkin_load [--visitors 30000] [--venues 2000] [--connections 50]
+                                 [--rounds 3] [--json]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +54,10 @@ def bare_app() -> Any:
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
+
+    from web.app import hand_over_gil_sooner
+
+    hand_over_gil_sooner()  # as `singgah serve` does (no other thread here: no effect expected)
 
     async def constant(request: Any) -> JSONResponse:
         return JSONResponse({"visit": {"id": 1}}, 201)
@@ -210,6 +218,44 @@ def count_visits(database: Path) -> dict[str, int]:
     return {"visit_rows": rows, "distinct_visitor_venue": pairs, "distinct_visitors": visitors}
 
 
+def measure_checkin(
+    template: Path, folder: Path, env: dict[str, str], pairs: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One check-in round on a copy of the populated data folder (every round starts with no
+    visits), then its visit rows counted."""
+    shutil.copytree(template, folder)
+    round_env = env | {"SINGGAH_DATA_DIR": str(folder)}
+    port = free_port()
+    singgah = [str(Path(sys.executable).with_name("singgah")), "serve", "--host", "127.0.0.1"]
+    figures = measure([*singgah, "--port", str(port)], port, round_env, pairs, args)
+    return figures | count_visits(folder / "singgah.db")
+
+
+def lossless(checkin: dict[str, Any], visitors: int) -> bool:
+    """Every visitor's check-in answered 201 once and held in exactly one row."""
+    return (
+        checkin["visit_rows"] == checkin["created"] == checkin["distinct_visitor_venue"]
+        and checkin["created"] == visitors
+    )
+
+
+def summarise(rounds: list[dict[str, Any]], visitors: int) -> dict[str, Any]:
+    """The target is judged on the medians over the rounds, each round's check-in against the
+    bare run just before it: on a shared machine one pair of runs moves by a third (a slow
+    bare run alone once made a single run look like 43%)."""
+    ratios = [r["checkin"]["requests_per_s"] / r["bare"]["requests_per_s"] for r in rounds]
+    p99 = statistics.median(r["checkin"]["p99_ms"] for r in rounds)
+    ratio = statistics.median(ratios)
+    intact = all(lossless(r["checkin"], visitors) for r in rounds)
+    return {
+        "ratios": [round(value, 3) for value in ratios],
+        "ratio": round(ratio, 3),
+        "checkin_p99_ms": p99,
+        "no_checkin_lost_or_duplicated": intact,
+        "target_met": ratio >= TARGET_RATIO and p99 <= TARGET_P99_MS and intact,
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk (make bench installs it)")
@@ -219,32 +265,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         began = time.perf_counter()
         pairs_file = write_pairs(env, args.venues, args.visitors, folder / "pairs.txt")
         prepared = time.perf_counter() - began
-
-        port = free_port()
-        bare_command = [sys.executable, "-m", "bench.checkin_load", "--serve-bare", str(port)]
-        bare = measure(bare_command, port, env, pairs_file, args)
-        port = free_port()
-        singgah = [str(Path(sys.executable).with_name("singgah")), "serve", "--host", "127.0.0.1"]
-        checkin = measure([*singgah, "--port", str(port)], port, env, pairs_file, args)
-        checkin |= count_visits(folder / "data" / "singgah.db")
+        bare_command = [sys.executable, "-m", "bench.checkin_load", "--serve-bare"]
+        rounds = []
+        for n in range(args.rounds):
+            port = free_port()
+            bare = measure([*bare_command, str(port)], port, env, pairs_file, args)
+            checkin = measure_checkin(folder / "data", folder / f"round-{n}", env, pairs_file, args)
+            rounds.append({"bare": bare, "checkin": checkin})
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    ratio = checkin["requests_per_s"] / bare["requests_per_s"]
-    lossless = (
-        checkin["visit_rows"] == checkin["created"] == checkin["distinct_visitor_venue"]
-        and checkin["created"] == args.visitors
-    )
     return {
         "visitors": args.visitors,
         "venues": args.venues,
         "connections": args.connections,
         "log_level": args.log_level,
         "prepare_seconds": round(prepared, 1),
-        "bare": bare,
-        "checkin": checkin,
-        "ratio": round(ratio, 3),
-        "no_checkin_lost_or_duplicated": lossless,
-        "target_met": ratio >= TARGET_RATIO and checkin["p99_ms"] <= TARGET_P99_MS and lossless,
+        "rounds": rounds,
+        **summarise(rounds, args.visitors),
     }
 
 
@@ -253,27 +290,39 @@ def print_table(result: dict[str, Any]) -> None:
         f"{result['visitors']} visitors at {result['venues']} venues, "
         f"{result['connections']} connections (wrk, 1 thread), log level {result['log_level']}"
     )
-    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "max ms", "201", "200", "failed", "cpu us")
+    header = (
+        "round", "endpoint", "req/s", "p50 ms", "p99 ms", "max ms", "201", "200", "failed",
+        "cpu us", "visit rows",
+    )  # fmt: skip
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for name in ("bare", "checkin"):
-        f = result[name]
-        cells = (
-            name, f"{f['requests_per_s']:,.0f}", f"{f['p50_ms']:.2f}", f"{f['p99_ms']:.2f}",
-            f"{f['max_ms']:.1f}", f"{f['created']:,}", f"{f['repeated']:,}", f"{f['failed']:,}",
-            f"{f['server_cpu_us_per_request']}",
-        )  # fmt: skip
-        print("| " + " | ".join(cells) + " |")
-    c = result["checkin"]
+    for n, pair in enumerate(result["rounds"], 1):
+        for name in ("bare", "checkin"):
+            f = pair[name]
+            cells = (
+                str(n), name, f"{f['requests_per_s']:,.0f}", f"{f['p50_ms']:.2f}",
+                f"{f['p99_ms']:.2f}", f"{f['max_ms']:.1f}", f"{f['created']:,}",
+                f"{f['repeated']:,}", f"{f['failed']:,}", f"{f['server_cpu_us_per_request']}",
+                f"{f['visit_rows']:,}" if "visit_rows" in f else "",
+            )  # fmt: skip
+            print("| " + " | ".join(cells) + " |")
     print(
-        f"visit rows {c['visit_rows']:,} (distinct visitor+venue {c['distinct_visitor_venue']:,})"
-        f" vs 201 responses {c['created']:,}: "
-        + ("none lost or duplicated" if result["no_checkin_lost_or_duplicated"] else "MISMATCH")
+        "visit rows = 201 responses = distinct visitor+venue = visitors in every round: "
+        + ("yes, none lost or duplicated" if result["no_checkin_lost_or_duplicated"] else "NO")
     )
+    ratios = ", ".join(f"{value:.1%}" for value in result["ratios"])
     print(
-        f"check-in / bare: {result['ratio']:.1%} (target >= {TARGET_RATIO:.0%}, "
-        f"p99 <= {TARGET_P99_MS:.0f} ms): {'met' if result['target_met'] else 'NOT met'}"
+        f"check-in / bare: median {result['ratio']:.1%} ({ratios}), median check-in p99 "
+        f"{result['checkin_p99_ms']:.1f} ms (target >= {TARGET_RATIO:.0%}, p99 <= "
+        f"{TARGET_P99_MS:.0f} ms): {'met' if result['target_met'] else 'NOT met'}"
     )
+
+
+def at_least_one(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text} rounds: at least one is needed")
+    return number
 
 
 def main() -> None:
@@ -281,6 +330,10 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=30_000)
     parser.add_argument("--venues", type=int, default=2_000)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument(
+        "--rounds", type=at_least_one, default=3,
+        help="bare then check-in, this many times; the medians are judged",
+    )  # fmt: skip
     parser.add_argument("--max-seconds", type=int, default=120, help="wrk's -d, an upper bound")
     parser.add_argument("--log-level", default=os.environ.get("SINGGAH_LOG_LEVEL", "INFO"))
     parser.add_argument("--json", action="store_true")

@@ -41,7 +41,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.checkin_load import bench_environment, cpu_seconds, drive, free_port, server, write_pairs
+from bench.checkin_load import (
+    bench_environment,
+    cpu_seconds,
+    drive,
+    free_port,
+    lossless,
+    server,
+    write_pairs,
+)
 from web.cli import connected
 from web.settings import load_settings
 
@@ -255,7 +263,9 @@ def one_run(
                     )
                 )
             if kill_after is not None:
-                event["workers_after"] = worker_pids(pid)
+                # the load may end before uvicorn's supervisor (it looks every half second)
+                # has replaced the victim: give it the time it needs
+                event["workers_after"] = workers_up(pid, workers, within_seconds=15)
         figures |= asyncio.run(visit_counts(acks.read_text().split() if acks else None))
     figures.update(engine=engine, workers=workers, kill_run=kill_after is not None, **event)
     return figures
@@ -266,17 +276,17 @@ def wait_for_workers(server_pid: int, workers: int) -> None:
     connected (the socket already accepts before they run their lifespan)."""
     if workers == 1:
         return
-    deadline = time.monotonic() + 60
-    while len(worker_pids(server_pid)) < workers and time.monotonic() < deadline:
-        time.sleep(0.1)
+    workers_up(server_pid, workers, within_seconds=60)
     time.sleep(2)  # the lifespan (database pool, key load) of each worker
 
 
-def lossless(figures: dict[str, Any], visitors: int) -> bool:
-    return (
-        figures["visit_rows"] == figures["created"] == figures["distinct_visitor_venue"]
-        and figures["created"] == visitors
-    )
+def workers_up(server_pid: int, workers: int, *, within_seconds: float) -> list[int]:
+    """The worker pids once there are ``workers`` of them, or as many as there are after
+    ``within_seconds``."""
+    deadline = time.monotonic() + within_seconds
+    while len(found := worker_pids(server_pid)) < workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

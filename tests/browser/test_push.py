@@ -6,7 +6,7 @@ import time
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_exposure import phone_checks_in
+from tests.browser.test_exposure import open_alerts, phone_checks_in
 from tests.live import LiveServer
 from tests.pushservice import PushService
 
@@ -57,8 +57,7 @@ def test_the_inbox_receives_an_exposure_alert_and_it_is_pushed(
         )
         assert run.status == 201, run.text()
 
-        contact.get_by_role("link", name="Peringatan").click()
-        expect(contact.get_by_test_id("alert")).to_have_count(1)
+        expect(open_alerts(contact, server)).to_have_count(1, timeout=15_000)
         inbox = contact.request.get(server.url + "/api/me/notifications").json()
         # They overlapped for minutes, not 15: a low-risk contact, warned about the venue.
         assert [n["kind"] for n in inbox] == ["venue_alert"]
