@@ -124,6 +124,51 @@ async def test_group_commit_shares_one_transaction_and_isolates_failures(sqlite_
     assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 6
 
 
+async def run_group(db, works) -> list:
+    """Each work through ``db.group_commit`` at once, in one group; each caller's result or
+    exception, in order."""
+    results: list = [None] * len(works)
+
+    async def caller(index: int) -> None:
+        try:
+            results[index] = await db.group_commit(works[index])
+        except ValueError as exc:
+            results[index] = exc
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(works)):
+            group.start_soon(caller, index)
+    return results
+
+
+@pytest.mark.parametrize("writes_first", [False, True], ids=["before", "after writing"])
+async def test_a_failing_work_reruns_the_group_only_if_it_had_written(
+    sqlite_db, writes_first: bool
+) -> None:
+    runs = {"a": 0, "bad": 0, "b": 0}
+
+    def work(name: str, n: int):
+        async def run() -> int:
+            runs[name] += 1
+            if name == "bad" and not writes_first:
+                raise ValueError("refused before any write")
+            await sqlite_db.execute("UPDATE counter SET n = n + :n WHERE id = 1", {"n": n})
+            if name == "bad":
+                raise ValueError("failed after a write")
+            return await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1")
+
+        return run
+
+    a, bad, b = await run_group(sqlite_db, [work("a", 1), work("bad", 100), work("b", 10)])
+    assert (a, b) == (1, 11)
+    assert isinstance(bad, ValueError)
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 11
+    # Without writes of its own a failure undoes nothing: one pass, no savepoints. After a
+    # write the pass stops there, and the group is rolled back and run again, each work in a
+    # savepoint.
+    assert runs == ({"a": 2, "bad": 2, "b": 1} if writes_first else {"a": 1, "bad": 1, "b": 1})
+
+
 async def test_group_commit_answers_only_after_the_commit(sqlite_db, tmp_path: Path) -> None:
     import sqlite3
 
