@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +86,9 @@ class CheckinResult:
     alert_levels: tuple[int, ...] = ()
 
 
+# Cached: the check-ins of a second share their start and their planned end, and each answer
+# formats both (0.05 against 1.1 us a call).
+@functools.lru_cache(maxsize=4096)
 def iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
