@@ -167,16 +167,19 @@ def _within(moment: datetime, now: datetime, window: timedelta) -> bool:
 def _black(
     facts: list[Fact], case: CaseStatus, now: datetime, rules: ColourRules
 ) -> ColourDecision | None:
-    positive_window = timedelta(days=rules.positive_test_days)
     positives = [f.sampled_at for f in facts if isinstance(f, LabTest) and f.positive]
     if case.positive_at:
         positives.append(case.positive_at)
-    recent = [p for p in positives if _within(p, now, positive_window)]
-    if recent:
-        until = max(recent) + positive_window
-        return ColourDecision(Colour.BLACK, "positive within the isolation window", until)
+    if positives:  # the windows only when there is something to measure (every door asks)
+        positive_window = timedelta(days=rules.positive_test_days)
+        recent = [p for p in positives if _within(p, now, positive_window)]
+        if recent:
+            until = max(recent) + positive_window
+            return ColourDecision(Colour.BLACK, "positive within the isolation window", until)
+    if not case.close_contact_at:
+        return None
     contact_window = timedelta(days=rules.close_contact_days)
-    if case.close_contact_at and _within(case.close_contact_at, now, contact_window):
+    if _within(case.close_contact_at, now, contact_window):
         until = case.close_contact_at + contact_window
         return ColourDecision(Colour.BLACK, "close contact of a case", until)
     return None

@@ -53,14 +53,14 @@ class Visit:
         return self.ended_by is None and self.ends_at > now
 
     def public(self, now: datetime) -> dict[str, Any]:
-        moment = int(now.timestamp())
+        is_open = self.is_open(int(now.timestamp()))
         return {
             "id": self.id,
             "venue_id": self.venue_id,
             "checked_in_at": iso(self.checked_in_at),
             "checked_out_at": iso(self.ends_at),
-            "checkout_planned": self.is_open(moment),
-            "ended_by": self.ended_by if not self.is_open(moment) else None,
+            "checkout_planned": is_open,
+            "ended_by": None if is_open else self.ended_by,
             "offline": self.offline,
         }
 

@@ -385,8 +385,8 @@ def status_from_rows(
     if counting:
         return VisitorStatus(decision, counting[0].initials)
     sealed = rows[0]["profile_sealed"] if rows else None
-    profile = unseal_profile(keys, visitor_id, bytes(sealed)) if sealed else Profile()
-    return VisitorStatus(decision, profile.initials())
+    initials = unseal_profile(keys, visitor_id, bytes(sealed)).initials() if sealed else ""
+    return VisitorStatus(decision, initials)
 
 
 def door_decision(status: VisitorStatus, venue: Venue) -> DoorDecision:
