@@ -6,12 +6,14 @@ generator (wrk, one thread, a Lua script, loopback only):
 1. a bare Starlette app whose ``POST /api/checkins`` returns a constant;
 2. `singgah serve` on a fresh SQLite data folder holding ``--venues`` venues and ``--visitors``
    visitors: every visitor checks in once, at a venue of their own (distinct visitors, venues
-   in turn), with a real bearer token and poster token.
+   in turn), with a real bearer token and poster token, as fast as the server answers;
+3. the same check-ins on another fresh copy, paced at the target's rate: 40% of the bare
+   endpoint's requests a second in this round.
 
-Then the visit rows are counted and compared with the 201 responses: no check-in may be lost
-or duplicated. The pair runs ``--rounds`` times (the check-in on a fresh copy of the populated
-folder each time); the target is judged on the median ratio and the median p99. Prints a table
-(or ``--json``).
+After each check-in run the visit rows are counted and compared with the 201 responses: no
+check-in may be lost or duplicated. The three run ``--rounds`` times (every check-in run on a
+fresh copy of the populated folder); the throughput target is judged on the median ratio of
+2 to 1, the latency target on the median p99 of 3. Prints a table (or ``--json``).
 
     python -m bench.checkin_load [--visitors 30000] [--venues 2000] [--connections 50]
                                  [--rounds 3] [--json]
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -47,6 +50,7 @@ from web.settings import Settings, load_settings, resolve_secrets
 LUA_SCRIPT = Path(__file__).with_name("checkin_load.lua")
 TARGET_RATIO = 0.40
 TARGET_P99_MS = 50.0
+RATE_KEPT = 0.95  # a paced run answering fewer than this share of its rate did not hold it
 
 
 def bare_app() -> Any:
@@ -117,10 +121,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def drive(
-    port: int, pairs_file: Path, connections: int, max_seconds: int, acks: Path | None = None
+    port: int,
+    pairs_file: Path,
+    connections: int,
+    max_seconds: int,
+    acks: Path | None = None,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     """wrk through every line of the pairs file; returns its counts and latencies. With
-    ``acks``, the visit id of every 201 is written there, a line each."""
+    ``acks``, the visit id of every 201 is written there, a line each; with ``rate``, the
+    requests are paced at that many a second instead of sent as fast as answered."""
     marker = pairs_file.with_suffix(".done")
     marker.unlink(missing_ok=True)
     command = [
@@ -128,7 +138,8 @@ def drive(
         "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{port}/api/checkins",
         "--", str(pairs_file), str(marker), *([str(acks)] if acks else []),
     ]  # fmt: skip
-    wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    pacing = {"BENCH_RATE": f"{rate:.3f}"} if rate else {}
+    wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=os.environ | pacing)
     while wrk.poll() is None and not marker.exists():
         time.sleep(0.05)
     if wrk.poll() is None:
@@ -147,15 +158,22 @@ def drive(
         "p50_ms": result["p50_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000,
         "max_ms": result["max_us"] / 1000,
+        "late_sends": result["late"],
+        "late_max_ms": result["late_max_us"] / 1000,
     }
 
 
 def measure(
-    command: list[str], port: int, env: dict[str, str], pairs: Path, args: argparse.Namespace
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    pairs: Path,
+    args: argparse.Namespace,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     with server(command, port, env) as pid:
         cpu_before = cpu_seconds(pid)
-        figures = drive(port, pairs, args.connections, args.max_seconds)
+        figures = drive(port, pairs, args.connections, args.max_seconds, rate=rate)
         used = cpu_seconds(pid) - cpu_before
     figures["server_cpu_us_per_request"] = round(used / figures["requests"] * 1e6, 1)
     return figures
@@ -219,15 +237,20 @@ def count_visits(database: Path) -> dict[str, int]:
 
 
 def measure_checkin(
-    template: Path, folder: Path, env: dict[str, str], pairs: Path, args: argparse.Namespace
+    template: Path,
+    folder: Path,
+    env: dict[str, str],
+    pairs: Path,
+    args: argparse.Namespace,
+    rate: float | None = None,
 ) -> dict[str, Any]:
-    """One check-in round on a copy of the populated data folder (every round starts with no
-    visits), then its visit rows counted."""
+    """One check-in run on a copy of the populated data folder (every run starts with no
+    visits), as fast as answered or paced at ``rate`` a second, then its visit rows counted."""
     shutil.copytree(template, folder)
     round_env = env | {"SINGGAH_DATA_DIR": str(folder)}
     port = free_port()
     singgah = [str(Path(sys.executable).with_name("singgah")), "serve", "--host", "127.0.0.1"]
-    figures = measure([*singgah, "--port", str(port)], port, round_env, pairs, args)
+    figures = measure([*singgah, "--port", str(port)], port, round_env, pairs, args, rate)
     return figures | count_visits(folder / "singgah.db")
 
 
@@ -239,18 +262,28 @@ def lossless(checkin: dict[str, Any], visitors: int) -> bool:
     )
 
 
+def paced_p99(paced: dict[str, Any]) -> float:
+    """The paced run's p99, or infinity where the server did not keep up with the rate: there
+    the requests waited for a free connection, a wait that wrk's latencies leave out."""
+    kept = paced["requests_per_s"] >= RATE_KEPT * paced["requested_per_s"]
+    return paced["p99_ms"] if kept else math.inf
+
+
 def summarise(rounds: list[dict[str, Any]], visitors: int) -> dict[str, Any]:
     """The target is judged on the medians over the rounds, each round's check-in against the
     bare run just before it: on a shared machine one pair of runs moves by a third (a slow
-    bare run alone once made a single run look like 43%)."""
+    bare run alone once made a single run look like 43%). The latency target is judged at the
+    target's rate (the paced run), not at saturation: there, with every connection waiting,
+    the median is the connections over the throughput (Little's law), whatever the server."""
     ratios = [r["checkin"]["requests_per_s"] / r["bare"]["requests_per_s"] for r in rounds]
-    p99 = statistics.median(r["checkin"]["p99_ms"] for r in rounds)
     ratio = statistics.median(ratios)
-    intact = all(lossless(r["checkin"], visitors) for r in rounds)
+    p99 = statistics.median(paced_p99(r["paced"]) for r in rounds)
+    intact = all(lossless(r[run], visitors) for r in rounds for run in ("checkin", "paced"))
     return {
         "ratios": [round(value, 3) for value in ratios],
         "ratio": round(ratio, 3),
-        "checkin_p99_ms": p99,
+        "saturated_p99_ms": statistics.median(r["checkin"]["p99_ms"] for r in rounds),
+        "paced_p99_ms": p99 if math.isfinite(p99) else None,  # None: most paced runs fell behind
         "no_checkin_lost_or_duplicated": intact,
         "target_met": ratio >= TARGET_RATIO and p99 <= TARGET_P99_MS and intact,
     }
@@ -271,7 +304,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             port = free_port()
             bare = measure([*bare_command, str(port)], port, env, pairs_file, args)
             checkin = measure_checkin(folder / "data", folder / f"round-{n}", env, pairs_file, args)
-            rounds.append({"bare": bare, "checkin": checkin})
+            rate = TARGET_RATIO * bare["requests_per_s"]
+            paced = measure_checkin(
+                folder / "data", folder / f"round-{n}-paced", env, pairs_file, args, rate
+            ) | {"requested_per_s": round(rate, 1)}
+            rounds.append({"bare": bare, "checkin": checkin, "paced": paced})
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {
@@ -285,6 +322,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def paced_p99_text(p99: float | None) -> str:
+    return "not reached: the server fell behind the rate" if p99 is None else f"{p99:.1f} ms"
+
+
 def print_table(result: dict[str, Any]) -> None:
     print(
         f"{result['visitors']} visitors at {result['venues']} venues, "
@@ -292,29 +333,32 @@ def print_table(result: dict[str, Any]) -> None:
     )
     header = (
         "round", "endpoint", "req/s", "p50 ms", "p99 ms", "max ms", "201", "200", "failed",
-        "cpu us", "visit rows",
+        "cpu us", "visit rows", "late sends (max ms)", "rate asked",
     )  # fmt: skip
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for n, pair in enumerate(result["rounds"], 1):
-        for name in ("bare", "checkin"):
+        for name in ("bare", "checkin", "paced"):
             f = pair[name]
             cells = (
                 str(n), name, f"{f['requests_per_s']:,.0f}", f"{f['p50_ms']:.2f}",
                 f"{f['p99_ms']:.2f}", f"{f['max_ms']:.1f}", f"{f['created']:,}",
                 f"{f['repeated']:,}", f"{f['failed']:,}", f"{f['server_cpu_us_per_request']}",
                 f"{f['visit_rows']:,}" if "visit_rows" in f else "",
+                f"{f['late_sends']:,} ({f['late_max_ms']:.1f})" if name == "paced" else "",
+                f"{f['requested_per_s']:,.0f}" if name == "paced" else "",
             )  # fmt: skip
             print("| " + " | ".join(cells) + " |")
     print(
-        "visit rows = 201 responses = distinct visitor+venue = visitors in every round: "
+        "visit rows = 201 responses = distinct visitor+venue = visitors in every check-in run: "
         + ("yes, none lost or duplicated" if result["no_checkin_lost_or_duplicated"] else "NO")
     )
     ratios = ", ".join(f"{value:.1%}" for value in result["ratios"])
     print(
-        f"check-in / bare: median {result['ratio']:.1%} ({ratios}), median check-in p99 "
-        f"{result['checkin_p99_ms']:.1f} ms (target >= {TARGET_RATIO:.0%}, p99 <= "
-        f"{TARGET_P99_MS:.0f} ms): {'met' if result['target_met'] else 'NOT met'}"
+        f"check-in / bare: median {result['ratio']:.1%} ({ratios}); median check-in p99 at "
+        f"{TARGET_RATIO:.0%} of bare (paced) {paced_p99_text(result['paced_p99_ms'])}, as fast as "
+        f"answered {result['saturated_p99_ms']:.1f} ms (target >= {TARGET_RATIO:.0%}, p99 <= "
+        f"{TARGET_P99_MS:.0f} ms at that rate): {'met' if result['target_met'] else 'NOT met'}"
     )
 
 
