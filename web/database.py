@@ -758,8 +758,9 @@ class GroupCommit:
     else.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, backend: PooledSQLiteBackend) -> None:
         self._db = db
+        self._backend = backend
         self._pending: list[Pending] = []
         self._committer: asyncio.Task[None] | None = None
 
@@ -795,9 +796,7 @@ class GroupCommit:
         """The works in one transaction, no savepoints; `_WorkFailedAfterWriting` (after
         which the transaction is rolled back) if one fails with rows of its own to undo."""
         outcomes: list[Outcome] = []
-        async with self._db.transaction():
-            connection = self._db._writing_backend()
-            assert connection is not None, "a group commit runs in the write transaction"
+        async with GroupTransaction(self._backend) as connection:
             for work, future in group:
                 if future.cancelled():  # the caller is gone: nobody wants this written
                     continue
@@ -813,7 +812,7 @@ class GroupCommit:
     async def _commit_isolated(self, group: list[Pending]) -> list[Outcome]:
         """The works in one transaction, each in a savepoint of its own."""
         outcomes: list[Outcome] = []
-        async with self._db.transaction():
+        async with GroupTransaction(self._backend):
             for work, future in group:
                 if future.cancelled():
                     continue
@@ -842,6 +841,37 @@ class GroupCommit:
                 future.set_result(result)
             else:
                 future.set_exception(error)
+
+
+class GroupTransaction:
+    """A group commit's write transaction, on a pooled connection it holds from ``BEGIN`` to
+    ``COMMIT``. Not `databases`' transaction: that one finds the task's connection (a task
+    lookup in a weak dictionary) about twenty times between start and commit, and copies a
+    dictionary of active transactions into a context variable twice, which cost more than a
+    lone check-in's statements, and paid per group, a group of one under even arrivals. The
+    works inside find this connection as every write-lock holder's is found (`_WRITER`)."""
+
+    def __init__(self, backend: PooledSQLiteBackend) -> None:
+        self._connection = backend.connection()
+        self._transaction = self._connection.transaction()
+
+    async def __aenter__(self) -> PooledSQLiteConnection:
+        await self._connection.acquire()
+        try:
+            await self._transaction.start(is_root=True, extra_options={})
+        except BaseException:
+            await self._connection.release()
+            raise
+        return self._connection
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                await self._transaction.commit()
+            else:
+                await self._transaction.rollback()
+        finally:
+            await self._connection.release()
 
 
 class Savepoint:
@@ -879,7 +909,11 @@ class Database(databases.Database):
 
     def __init__(self, url: str, **options: typing.Any) -> None:
         super().__init__(url, **options)
-        self._group = GroupCommit(self)
+        self._group = (  # concurrent writes share a transaction on the pooled SQLite backend
+            GroupCommit(self, self._backend)
+            if isinstance(self._backend, PooledSQLiteBackend)
+            else None
+        )
         self._pool = getattr(self._backend, "_pool", None)  # the pooled SQLite backend's
 
     def connection(self) -> databases.core.Connection:
@@ -976,7 +1010,7 @@ class Database(databases.Database):
         and is not run again (the group could not take the write lock this task holds).
         """
         if (
-            isinstance(self._backend, PooledSQLiteBackend)
+            self._group is not None
             and self._global_connection is None
             and self._writing_backend() is None
         ):
@@ -995,7 +1029,9 @@ class Database(databases.Database):
             return await work()
 
     def _in_transaction(self) -> bool:
-        """Whether this task's connection has a transaction open."""
+        """Whether this task has a transaction open (a group commit's, too)."""
+        if self._writing_backend() is not None:
+            return True
         connection = self._global_connection or self._connection
         return connection is not None and bool(connection._transaction_stack)
 
@@ -1010,6 +1046,8 @@ class Database(databases.Database):
         the task's connection, inside its transaction if one is open, like `fetch_all`.
         """
         built = sa.text(query).bindparams(**(values or {})) if isinstance(query, str) else query
+        if (writing := self._writing_backend()) is not None:
+            return await writing.fetch_rows(built)
         async with self.connection() as connection, connection._query_lock:
             backend = connection._connection
             if isinstance(backend, PooledSQLiteConnection):

@@ -102,7 +102,7 @@ async def test_group_commit_shares_one_transaction_and_isolates_failures(sqlite_
     connections = set()
 
     async def add(n: int) -> int:
-        connections.add(sqlite_db.connection().raw_connection)
+        connections.add(sqlite_db._writing_backend().raw_connection)  # the group's
         await sqlite_db.execute("UPDATE counter SET n = n + :n WHERE id = 1", {"n": n})
         if n == 13:
             raise ValueError("unlucky")
@@ -450,6 +450,25 @@ async def test_group_commit_inside_a_write_transaction_is_a_savepoint_of_it(sqli
     with anyio.fail_after(5):  # the group must not wait for the lock this task holds
         async with sqlite_db.transaction():
             assert await sqlite_db.group_commit(bump) == 1
+    assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 1
+
+
+async def test_a_group_commits_work_reads_and_nests_on_the_groups_connection(sqlite_db) -> None:
+    """Inside a group commit's work, `fetch_rows` sees the group's uncommitted writes, and a
+    group commit of its own is a savepoint of the group (run once, undone alone)."""
+
+    async def fails() -> None:
+        await sqlite_db.execute("UPDATE counter SET n = n + 100 WHERE id = 1")
+        raise ValueError("undone alone")
+
+    async def work() -> list[tuple[int, ...]]:
+        await sqlite_db.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+        with pytest.raises(ValueError, match="undone alone"):
+            await sqlite_db.group_commit(fails)
+        return [tuple(row) for row in await sqlite_db.fetch_rows("SELECT n FROM counter")]
+
+    with anyio.fail_after(5):  # another pooled connection would wait for the group's lock
+        assert await sqlite_db.group_commit(work) == [(1,)]
     assert await sqlite_db.fetch_val("SELECT n FROM counter WHERE id = 1") == 1
 
 
