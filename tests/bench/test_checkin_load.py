@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bench.checkin_load import drive, free_port, server, summarise
+from bench.checkin_load import TARGET_RATIO, drive, free_port, server, summarise
 from tests.live import ROOT
 
 
@@ -39,11 +39,12 @@ def bench_round(
 ) -> dict:
     """A round whose paced run has ``p99`` (judged) and answered ``paced_share`` of its rate,
     and whose saturated run has ``saturated_p99``."""
-    paced = checkin_run(0.4 * bare_rate * paced_share, p99, paced_rows)
+    asked = TARGET_RATIO * bare_rate
+    paced = checkin_run(asked * paced_share, p99, paced_rows)
     return {
         "bare": {"requests_per_s": bare_rate},
         "checkin": checkin_run(checkin_rate, saturated_p99, rows),
-        "paced": paced | {"requested_per_s": 0.4 * bare_rate},
+        "paced": paced | {"requested_per_s": asked},
     }
 
 
